@@ -1,0 +1,42 @@
+"""The attention augmentation as a DALI operator (`fn.python_function`, batch processing).
+
+In GPU mode DALI hands the operator CuPy arrays and makes DALI's CUDA stream CuPy's current
+stream, so the CuPy kernels run on DALI's stream; in CPU mode it gets NumPy arrays and runs
+the numpy backend. The RNG keys (epoch, global positions) come from the source through a
+FIFO on the host (see `TrainSource.keys`), so no device value is read back.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+
+class AugmentOp:
+    """Wraps a `kernels.AttentionAugment` as a callable for `fn.python_function(..., batch_processing=True, num_outputs=3)`.
+
+    Inputs (per-sample lists): images (H, W, 3) uint8, masks (H, W, 1) uint8 {0, 1},
+    pids () int64, viewpoints () int64. Outputs: images (H, W, 3) uint8, swapped () uint8,
+    donor_pids () int64.
+    """
+
+    def __init__(self, augment, keys: deque):
+        self.augment, self.keys = augment, keys
+
+    def __call__(self, images, masks, pids, viewpoints):
+        xp = _module_of(images[0])
+        epoch, positions = self.keys.popleft()
+        out = self.augment(xp.stack(images), xp.stack(masks)[..., 0], xp.stack(pids), xp.stack(viewpoints),
+                           epoch=epoch, index=positions)
+        return _samples(out.images), _samples(out.swapped.astype(xp.uint8)), _samples(out.donor_pids)
+
+
+def _samples(batch) -> list:
+    """Split a batched array into per-sample arrays (0-d arrays for scalars, as DALI wants)."""
+    return [batch[i, ...] for i in range(len(batch))]
+
+
+def _module_of(array):
+    if type(array).__module__.startswith("cupy"):
+        import cupy
+        return cupy
+    import numpy
+    return numpy

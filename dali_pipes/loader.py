@@ -1,0 +1,194 @@
+"""`ReIDLoader` (training) and `EvalLoader` (query/gallery): DALI pipelines behind a torch-style
+iterable of dicts of tensors, for any PyTorch trainer (DESIGN §5)."""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import numpy as np
+import torch
+from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+from dali_pipes.augment_op import AugmentOp
+from dali_pipes.check import check_manifest
+from dali_pipes.manifest import ManifestError, Sample, read_manifest
+from dali_pipes.pipeline import eval_pipeline, train_pipeline
+from dali_pipes.sampler import PKSampler
+from dali_pipes.sources import BotOptions, EvalSource, TrainSource
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+def resolve_device(device: str) -> int | None:
+    """DALI `device_id` for "cpu" | "gpu" | "auto" (None = CPU). Never touches CUDA for "cpu"."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {list(DEVICES)}, got {device!r}")
+    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+        return None
+    if not torch.cuda.is_available():
+        raise RuntimeError("device='gpu' but torch sees no CUDA GPU; use device='cpu' (or 'auto')")
+    return torch.cuda.current_device()
+
+
+def _validated_samples(manifest, split: str, validate: bool) -> list[Sample]:
+    if validate:
+        problems = check_manifest(manifest, [split])
+        if problems:
+            raise ManifestError(problems)
+    samples = read_manifest(manifest, [split])
+    if not samples:
+        raise ValueError(f"{os.fspath(manifest)}: no rows with split={split!r}")
+    return samples
+
+
+class _DaliEpochs:
+    """Runs a pipeline epoch by epoch through `DALIGenericIterator` (built on first use, reset
+    between epochs, rebuilt when an epoch was left unfinished)."""
+
+    def __init__(self, build):
+        self._build = build
+        self._iterator = None
+        self._finished = False
+
+    def epoch(self, before_start=lambda: None) -> Iterator[dict]:
+        if self._iterator is not None and not self._finished:
+            self._iterator = None  # an unfinished epoch: start from a fresh pipeline
+        before_start()
+        if self._iterator is None:
+            pipe, names = self._build()
+            self._iterator = DALIGenericIterator(pipe, names, auto_reset=False)
+        else:
+            self._iterator.reset()
+        self._finished = False
+        for outputs in self._iterator:
+            yield outputs[0]
+        self._finished = True
+
+
+class ReIDLoader:
+    """PK-sampled training batches with the attention augmentation, as torch tensors.
+
+    Each epoch is a pure function of ``(seed, epoch, shard_id, num_shards)`` and the
+    augmentation's own seed; the epoch advances by one after each full pass unless
+    `set_epoch` says otherwise. Batches (dict, tensors on the loader's device)::
+
+        images      (B, 3, H, W) float32, ImageNet-normalized
+        labels      (B,) int64   contiguous training label 0..num_classes-1
+        pids, camids, viewpoints, indices, donor_pids   (B,) int64
+        swapped     (B,) bool
+        masks       (B, H, W, 1) uint8 {0, 1}, after the same flip/crop (return_masks=True only)
+
+    The manifest's training rows are checked (files decode, masks fit) before anything runs:
+    bad input raises `ManifestError` naming every bad row.
+    """
+
+    def __init__(self, manifest: str | os.PathLike, split: str = "train", batch_size: int = 64,
+                 num_instances: int = 4, size: tuple[int, int] = (256, 128), augment=None,
+                 device: str = "gpu", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
+                 num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
+                 erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2):
+        if batch_size % num_instances:
+            raise ValueError(f"batch_size ({batch_size}) must be a multiple of num_instances ({num_instances})")
+        for name, value in (("flip", flip), ("erasing", erasing)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+        if pad < 0:
+            raise ValueError(f"pad must be >= 0, got {pad}")
+        self.device_id = resolve_device(device)
+        self.samples = _validated_samples(manifest, split, validate)
+        pids = np.array([s.pid for s in self.samples])
+        self.pid_list = sorted(set(pids.tolist()))
+        labels = np.searchsorted(self.pid_list, pids)
+        sampler = PKSampler(pids, batch_size // num_instances, num_instances, seed=seed,
+                            shard_id=shard_id, num_shards=num_shards)
+        self.size = tuple(size)
+        augmenting = augment is not None and augment.p > 0
+        self._source = TrainSource(self.samples, labels, sampler, self.size, BotOptions(flip, pad, erasing),
+                                   with_masks=augmenting or return_masks)
+
+        def build():
+            op = None
+            if augmenting:
+                from kernels import AttentionAugment
+                backend = "numpy" if self.device_id is None else "cupy"
+                op = AugmentOp(AttentionAugment(augment, backend=backend), self._source.keys)
+            self._source.keys.clear()
+            return train_pipeline(self._source, batch_size=batch_size, size=self.size, augment_op=op,
+                                  device_id=self.device_id, num_threads=num_threads, seed=seed,
+                                  letterbox=letterbox, return_masks=return_masks, prefetch=prefetch)
+
+        self._epochs = _DaliEpochs(build)
+        self._lengths: dict[int, int] = {}
+        self.epoch = 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.pid_list)
+
+    @property
+    def batch_size(self) -> int:
+        return self._source.sampler.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch the next pass samples (and augments) for."""
+        self.epoch = int(epoch)
+
+    def epoch_plan(self, epoch: int | None = None) -> np.ndarray:
+        """(num_batches, B) row indices (into `samples`) of an epoch, without decoding anything."""
+        return self._source.plan(self.epoch if epoch is None else epoch)
+
+    def __len__(self) -> int:
+        if self.epoch not in self._lengths:
+            self._lengths[self.epoch] = len(self.epoch_plan())
+        return self._lengths[self.epoch]
+
+    def __iter__(self) -> Iterator[dict]:
+        epoch = self.epoch
+
+        def start():
+            self._source.epoch = epoch
+
+        for batch in self._epochs.epoch(start):
+            batch["swapped"] = batch["swapped"].bool()
+            yield batch
+        self.epoch = epoch + 1
+
+    def state_dict(self) -> dict:
+        s = self._source.sampler
+        return {"epoch": self.epoch, "seed": s.seed, "shard_id": s.shard_id, "num_shards": s.num_shards}
+
+    def load_state_dict(self, state: dict) -> None:
+        s = self._source.sampler
+        mine = {"seed": s.seed, "num_shards": s.num_shards}
+        theirs = {k: state.get(k) for k in mine}
+        if mine != theirs:
+            raise ValueError(f"loader state was saved with {theirs}, this loader has {mine}")
+        self.set_epoch(state["epoch"])
+
+
+class EvalLoader:
+    """Every image of one split (query or gallery) exactly once, in manifest order, no
+    augmentation. Batches: ``images`` (B, 3, H, W) float32 normalized, ``pids``, ``camids``,
+    ``indices`` (B,) int64 (row index into `samples`); with ``flip_test=True`` also
+    ``images_flipped`` (the horizontal mirror, for flip-test feature averaging)."""
+
+    def __init__(self, manifest: str | os.PathLike, split: str = "query", batch_size: int = 128,
+                 size: tuple[int, int] = (256, 128), device: str = "gpu", num_threads: int = 2,
+                 letterbox: bool = False, flip_test: bool = False, validate: bool = True, prefetch: int = 2):
+        self.device_id = resolve_device(device)
+        self.samples = _validated_samples(manifest, split, validate)
+        self.flip_test = flip_test
+        source = EvalSource(self.samples, batch_size)
+        self._len = len(source)
+        self._epochs = _DaliEpochs(lambda: eval_pipeline(
+            source, batch_size=batch_size, size=tuple(size), device_id=self.device_id,
+            num_threads=num_threads, letterbox=letterbox, prefetch=prefetch))
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self._epochs.epoch():
+            if self.flip_test:
+                batch["images_flipped"] = torch.flip(batch["images"], dims=[3])
+            yield batch

@@ -1,0 +1,152 @@
+"""The dataset manifest: a CSV of typed `Sample` records (DESIGN §3).
+
+Header (any column order, extra columns kept in `Sample.extra` and otherwise ignored)::
+
+    image,mask,pid,camid,viewpoint,split
+
+Paths are relative to the manifest's folder; `read_manifest` returns them resolved.
+`mask` may be empty for query/gallery rows; an empty `viewpoint` means unknown (-1).
+Row numbers everywhere are 1-based line numbers of the CSV file (the header is line 1).
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+COLUMNS = ("image", "mask", "pid", "camid", "viewpoint", "split")
+SPLITS = ("train", "query", "gallery")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One manifest row. `image`/`mask` are absolute paths (`mask` is "" when absent)."""
+
+    image: str
+    mask: str
+    pid: int
+    camid: int
+    viewpoint: int
+    split: str
+    row: int = 0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem found in a manifest: where (file, row) and what."""
+
+    manifest: str
+    row: int
+    message: str
+    path: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.manifest}:{self.row}" if self.row else self.manifest
+        return f"{where}: {self.message}" + (f" ({self.path})" if self.path else "")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        shown = "\n  ".join(str(p) for p in self.problems[:20])
+        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"{len(self.problems)} problem(s) in manifest:\n  {shown}{more}")
+
+
+def _parse_int(value: str, column: str, default: int | None = None) -> int:
+    value = (value or "").strip()
+    if value == "" and default is not None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"column '{column}' must be an integer, got {value!r}") from None
+
+
+def parse_manifest(path: str | os.PathLike) -> tuple[list[Sample], list[Problem]]:
+    """Parse a manifest without touching the files it names.
+
+    Returns the rows that parsed and the problems of those that did not (or of the header).
+    """
+    path = os.fspath(path)
+    root = os.path.dirname(os.path.abspath(path))
+    if not os.path.isfile(path):
+        return [], [Problem(path, 0, "manifest file not found")]
+    samples: list[Sample] = []
+    problems: list[Problem] = []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            return [], [Problem(path, 1, f"header lacks column(s) {missing}; expected {list(COLUMNS)}, got {header}")]
+        reader.fieldnames = header
+        for record in reader:
+            row = reader.line_num
+            try:
+                image = (record["image"] or "").strip()
+                if not image:
+                    raise ValueError("column 'image' is empty")
+                mask = (record["mask"] or "").strip()
+                split = (record["split"] or "").strip()
+                if split not in SPLITS:
+                    raise ValueError(f"column 'split' must be one of {list(SPLITS)}, got {split!r}")
+                sample = Sample(
+                    image=os.path.normpath(os.path.join(root, image)),
+                    mask=os.path.normpath(os.path.join(root, mask)) if mask else "",
+                    pid=_parse_int(record["pid"], "pid"),
+                    camid=_parse_int(record["camid"], "camid"),
+                    viewpoint=_parse_int(record["viewpoint"], "viewpoint", default=-1),
+                    split=split,
+                    row=row,
+                    extra={k: v for k, v in record.items() if k not in COLUMNS and k is not None},
+                )
+            except ValueError as e:
+                problems.append(Problem(path, row, str(e)))
+                continue
+            samples.append(sample)
+    if not samples and not problems:
+        problems.append(Problem(path, 0, "manifest has no rows"))
+    return samples, problems
+
+
+def read_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None) -> list[Sample]:
+    """Read a manifest into `Sample` records, optionally keeping only `splits`.
+
+    Raises `ManifestError` listing every malformed row. File contents are not checked here:
+    `dali_pipes.check.check_manifest` does that.
+    """
+    samples, problems = parse_manifest(path)
+    if problems:
+        raise ManifestError(problems)
+    if splits is not None:
+        splits = set(splits)
+        unknown = splits - set(SPLITS)
+        if unknown:
+            raise ValueError(f"unknown split(s) {sorted(unknown)}; allowed: {list(SPLITS)}")
+        samples = [s for s in samples if s.split in splits]
+    return samples
+
+
+def write_manifest(path: str | os.PathLike, samples: Iterable[Sample], extra_columns: Iterable[str] = ()) -> None:
+    """Write samples as a manifest; paths are made relative to the manifest's folder.
+
+    Written to a temporary file and renamed, so an interrupted write leaves no half manifest.
+    """
+    path = os.fspath(path)
+    root = os.path.dirname(os.path.abspath(path))
+    os.makedirs(root, exist_ok=True)
+    extra_columns = list(extra_columns)
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(list(COLUMNS) + extra_columns)
+        for s in samples:
+            rel = lambda p: os.path.relpath(p, root) if p else ""  # noqa: E731
+            writer.writerow([rel(s.image), rel(s.mask), s.pid, s.camid, s.viewpoint, s.split]
+                            + [s.extra.get(c, "") for c in extra_columns])
+    os.replace(tmp, path)

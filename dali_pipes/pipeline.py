@@ -1,0 +1,112 @@
+"""The DALI graphs: training (PK batches + attention augmentation + BoT augs) and evaluation.
+
+Read top to bottom: source -> decode -> resize -> attention augmentation -> flip ->
+pad + crop -> normalize -> erase. The same graph runs on the GPU (`device_id` set: JPEG
+decoded by nvJPEG, CuPy kernels) or on the CPU (`device_id=None`: numpy backend), so CI
+tests the real thing.
+"""
+from __future__ import annotations
+
+import numpy as np
+from nvidia.dali import fn, math, types
+from nvidia.dali.pipeline import Pipeline
+
+from dali_pipes.sources import EVAL_OUTPUTS, TRAIN_OUTPUTS
+
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+def _resize(images, encoded, size, *, letterbox: bool, nearest: bool):
+    """Resize to `size` = (H, W); `letterbox` keeps the aspect ratio and fills the rest by
+    edge replication (the paper's squares): the resize window extends past the image and
+    DALI clamps the coordinates."""
+    height, width = size
+    interp = types.INTERP_NN if nearest else types.INTERP_LINEAR
+    if not letterbox:
+        return fn.resize(images, size=(height, width), interp_type=interp, antialias=not nearest)
+    shape = fn.peek_image_shape(encoded, dtype=types.FLOAT)
+    h, w = shape[0], shape[1]
+    scale = math.max(h / height, w / width)
+    top, left = (h - height * scale) / 2, (w - width * scale) / 2
+    return fn.resize(images, size=(height, width), interp_type=interp, antialias=not nearest,
+                     roi_start=fn.stack(top, left), roi_end=fn.stack(top + height * scale, left + width * scale),
+                     roi_relative=False)
+
+
+def decode_images(encoded, size, *, gpu: bool, letterbox: bool):
+    """Encoded JPEG/PNG -> (H, W, 3) uint8 RGB at `size`; JPEG decodes on the GPU when `gpu`."""
+    images = fn.decoders.image(encoded, device="mixed" if gpu else "cpu", output_type=types.RGB)
+    return _resize(images, encoded, size, letterbox=letterbox, nearest=False)
+
+
+def decode_masks(encoded, size, *, gpu: bool, letterbox: bool):
+    """Encoded PNG masks -> (H, W, 1) uint8 {0, 1} at `size` (nearest; decoded on the CPU)."""
+    masks = fn.decoders.image(encoded, device="cpu", output_type=types.GRAY)
+    masks = _resize(masks, encoded, size, letterbox=letterbox, nearest=True)
+    masks = fn.cast(masks > 0, dtype=types.UINT8)
+    return masks.gpu() if gpu else masks
+
+
+def flip_and_crop(data, flip, anchor, size):
+    """Horizontal flip, then the HxW window at `anchor` (y, x), zero-padded outside the image:
+    BoT's pad + random crop in one slice. Images and masks get the same parameters."""
+    data = fn.flip(data, horizontal=flip)
+    return fn.slice(data, anchor, np.array(size, np.float32), axis_names="HW",
+                    normalized_anchor=False, normalized_shape=False,
+                    out_of_bounds_policy="pad", fill_values=0)
+
+
+def normalize(images, *, layout: str = "CHW"):
+    """uint8 HWC -> float32 CHW, ImageNet mean/std."""
+    return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout=layout,
+                                    mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
+
+
+def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op=None,
+                   device_id: int | None, num_threads: int, seed: int, letterbox: bool = False,
+                   return_masks: bool = False, prefetch: int = 2) -> tuple[Pipeline, list[str]]:
+    """Build the training pipeline; returns it and the names of its outputs.
+
+    `source` is a `TrainSource`; masks are decoded only when it provides them (needed by
+    `augment_op` and `return_masks`)."""
+    gpu = device_id is not None
+    pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
+                    prefetch_queue_depth=prefetch)
+    with pipe:
+        inputs = dict(zip([n for n in TRAIN_OUTPUTS if source.with_masks or n != "mask"], fn.external_source(
+            source=source, num_outputs=len(TRAIN_OUTPUTS) - (not source.with_masks), cycle="raise", batch=True)))
+        pids, viewpoints, flip, crop_anchor = inputs["pid"], inputs["viewpoint"], inputs["flip"], inputs["crop_anchor"]
+        images = decode_images(inputs["image"], size, gpu=gpu, letterbox=letterbox)
+        if source.with_masks:
+            masks = decode_masks(inputs["mask"], size, gpu=gpu, letterbox=letterbox)
+        if augment_op is not None:
+            meta = [pids.gpu(), viewpoints.gpu()] if gpu else [pids, viewpoints]
+            images, swapped, donor_pids = fn.python_function(
+                images, masks, *meta, function=augment_op, batch_processing=True, num_outputs=3,
+                device="gpu" if gpu else "cpu")
+        else:
+            swapped = fn.cast(pids * 0, dtype=types.UINT8)
+            donor_pids = pids * 0 - 1
+        images = normalize(flip_and_crop(images, flip, crop_anchor, size))
+        images = fn.erase(images, anchor=inputs["erase_anchor"], shape=inputs["erase_shape"], axis_names="HW",
+                          fill_value=0)
+        outputs = dict(images=images, labels=inputs["label"], pids=pids, camids=inputs["camid"],
+                       viewpoints=viewpoints, swapped=swapped, donor_pids=donor_pids, indices=inputs["index"])
+        if return_masks:
+            outputs["masks"] = flip_and_crop(masks, flip, crop_anchor, size)
+        pipe.set_outputs(*outputs.values())
+    return pipe, list(outputs)
+
+
+def eval_pipeline(source, *, batch_size: int, size: tuple[int, int], device_id: int | None,
+                  num_threads: int, letterbox: bool = False, prefetch: int = 2) -> tuple[Pipeline, list[str]]:
+    """Build the evaluation pipeline (decode, resize, normalize; no randomness)."""
+    pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=0,
+                    prefetch_queue_depth=prefetch)
+    with pipe:
+        encoded, pids, camids, index = fn.external_source(
+            source=source, num_outputs=len(EVAL_OUTPUTS), cycle="raise", batch=True)
+        images = normalize(decode_images(encoded, size, gpu=device_id is not None, letterbox=letterbox))
+        pipe.set_outputs(images, pids, camids, index)
+    return pipe, ["images", "pids", "camids", "indices"]

@@ -1,0 +1,123 @@
+"""Per-batch inputs fed to the DALI pipelines through `fn.external_source`.
+
+A source is iterated once per epoch (DALI calls `iter()` again after `reset()`); each
+`next()` returns one batch as a tuple of per-sample lists: encoded file bytes, labels and
+the explicit random parameters drawn in `dali_pipes.draws`.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from dali_pipes.draws import draw_bot_params
+from dali_pipes.manifest import Sample
+from dali_pipes.sampler import PKSampler
+
+TRAIN_OUTPUTS = ("image", "mask", "pid", "camid", "viewpoint", "label", "index",
+                 "flip", "crop_anchor", "erase_anchor", "erase_shape")
+EVAL_OUTPUTS = ("image", "pid", "camid", "index")
+
+
+def read_bytes(path: str) -> np.ndarray:
+    """The file's bytes as a (n,) uint8 array (what DALI's decoders take)."""
+    return np.fromfile(path, dtype=np.uint8)
+
+
+def _scalars(values, dtype) -> list[np.ndarray]:
+    return [np.asarray(v, dtype=dtype) for v in values]
+
+
+@dataclass
+class BotOptions:
+    """BoT augmentation settings: flip probability, zero padding before the crop, erasing probability."""
+
+    flip: float = 0.5
+    pad: int = 10
+    erasing: float = 0.5
+
+
+class TrainSource:
+    """One epoch of PK batches for one shard (outputs: `TRAIN_OUTPUTS`, without "mask"
+    when `with_masks` is false).
+
+    `keys` receives, for every batch produced, ``(epoch, positions)``: the global positions
+    of its samples in the epoch (the augmentation's RNG key). DALI runs operators in batch
+    order, so the augmentation operator pops them in the same order without a device sync.
+    """
+
+    def __init__(self, samples: list[Sample], labels: np.ndarray, sampler: PKSampler,
+                 size: tuple[int, int], bot: BotOptions, with_masks: bool = True):
+        self.samples, self.labels, self.sampler = samples, labels, sampler
+        self.with_masks = with_masks
+        self.size, self.bot = size, bot
+        self.epoch = 0
+        self.keys: deque = deque()
+        self._plan = None
+        self._step = 0
+
+    def plan(self, epoch: int) -> np.ndarray:
+        """(num_batches, B) sample indices of `epoch` for this shard."""
+        return self.sampler.epoch(epoch)
+
+    def __iter__(self):
+        self._plan = None  # planned at the first batch: DALI restarts the iterator before `epoch` is set
+        self._step = 0
+        return self
+
+    def __next__(self):
+        if self._plan is None:
+            self._plan = self.plan(self.epoch)
+        if self._step >= len(self._plan):
+            raise StopIteration
+        step, idx = self._step, self._plan[self._step]
+        self._step += 1
+        batch = len(idx)
+        s = self.sampler
+        first = (step * s.num_shards + s.shard_id) * batch  # global position in the epoch
+        self.keys.append((self.epoch, np.arange(first, first + batch, dtype=np.int64)))
+        params = draw_bot_params(batch, self.size, flip=self.bot.flip, pad=self.bot.pad,
+                                 erasing=self.bot.erasing, seed=s.seed, epoch=self.epoch,
+                                 shard=s.shard_id, step=step)
+        rows = [self.samples[i] for i in idx]
+        masks = [[read_bytes(r.mask) for r in rows]] if self.with_masks else []
+        return (
+            [read_bytes(r.image) for r in rows],
+            *masks,
+            _scalars([r.pid for r in rows], np.int64),
+            _scalars([r.camid for r in rows], np.int64),
+            _scalars([r.viewpoint for r in rows], np.int64),
+            _scalars(self.labels[idx], np.int64),
+            _scalars(idx, np.int64),
+            _scalars(params.flip, np.int32),
+            list(params.crop_anchor),
+            list(params.erase_anchor),
+            list(params.erase_shape),
+        )
+
+
+class EvalSource:
+    """Every sample once, in manifest order, in batches of `batch_size` (the last may be smaller)."""
+
+    def __init__(self, samples: list[Sample], batch_size: int):
+        self.samples, self.batch_size = samples, batch_size
+        self._start = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.samples) // self.batch_size)
+
+    def __iter__(self):
+        self._start = 0
+        return self
+
+    def __next__(self):
+        if self._start >= len(self.samples):
+            raise StopIteration
+        idx = np.arange(self._start, min(self._start + self.batch_size, len(self.samples)))
+        self._start += self.batch_size
+        rows = [self.samples[i] for i in idx]
+        return ([read_bytes(r.image) for r in rows],
+                _scalars([r.pid for r in rows], np.int64),
+                _scalars([r.camid for r in rows], np.int64),
+                _scalars(idx, np.int64))

@@ -1,0 +1,159 @@
+"""ReIDLoader / EvalLoader in CPU mode (the same DALI graph as on the GPU)."""
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from dali_pipes import EvalLoader, ManifestError, ReIDLoader, read_manifest
+from kernels import AugmentConfig
+from tests.dali_pipes.conftest import write_csv
+
+SIZE = (64, 32)
+LOOSE = dict(min_area_ratio=0.0, min_iou=0.0, same_viewpoint=False)
+
+
+def _loader(manifest, **kw):
+    args = dict(batch_size=16, num_instances=4, size=SIZE, device="cpu", seed=0)
+    args.update(kw)
+    return ReIDLoader(manifest, **args)
+
+
+def _epoch(loader):
+    return [{k: v.clone() for k, v in b.items()} for b in loader]
+
+
+def test_batches_are_pk_and_the_epoch_covers_the_training_split(tiny_world):
+    loader = _loader(tiny_world)
+    train = read_manifest(tiny_world, ["train"])
+    batches = _epoch(loader)
+    assert len(batches) == len(loader)
+    seen = set()
+    for b in batches:
+        assert b["images"].shape == (16, 3, *SIZE) and b["images"].dtype == torch.float32
+        counts = Counter(b["pids"].tolist())
+        assert len(counts) == 4 and set(counts.values()) == {4}
+        assert torch.equal(b["pids"], torch.tensor([train[i].pid for i in b["indices"].tolist()]))
+        assert torch.equal(b["camids"], torch.tensor([train[i].camid for i in b["indices"].tolist()]))
+        assert b["labels"].min() >= 0 and b["labels"].max() < loader.num_classes
+        seen |= set(b["indices"].tolist())
+    assert seen == set(range(len(train)))
+    assert loader.num_classes == len({s.pid for s in train})
+
+
+def test_same_seed_same_batches_and_epochs_differ(tiny_world):
+    a, b = _epoch(_loader(tiny_world)), _epoch(_loader(tiny_world))
+    for x, y in zip(a, b):
+        assert torch.equal(x["images"], y["images"]) and torch.equal(x["indices"], y["indices"])
+    loader = _loader(tiny_world)
+    first, second = _epoch(loader), _epoch(loader)  # the epoch advances by itself
+    assert not torch.equal(first[0]["indices"], second[0]["indices"])
+
+
+def test_two_shards_are_disjoint_and_cover_the_epoch(tiny_world):
+    shards = [_loader(tiny_world, batch_size=8, shard_id=s, num_shards=2) for s in range(2)]
+    seen = [set(torch.cat([b["indices"] for b in loader]).tolist()) for loader in shards]
+    assert len(shards[0]) == len(shards[1])
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(range(len(read_manifest(tiny_world, ["train"]))))
+
+
+def test_resume_from_state_dict_gives_the_same_next_epoch(tiny_world):
+    aug = AugmentConfig(p=0.5, seed=3, **LOOSE)
+    straight = _loader(tiny_world, augment=aug)
+    _epoch(straight)
+    expected = _epoch(straight)
+    state = straight.state_dict()
+    assert state["epoch"] == 2
+    resumed = _loader(tiny_world, augment=aug)
+    state["epoch"] = 1
+    resumed.load_state_dict(state)
+    for x, y in zip(expected, _epoch(resumed)):
+        assert torch.equal(x["images"], y["images"]) and torch.equal(x["swapped"], y["swapped"])
+    with pytest.raises(ValueError, match="seed"):
+        _loader(tiny_world, seed=9).load_state_dict(state)
+
+
+def test_swap_rate_and_donors_come_from_other_training_identities(tiny_world):
+    loader = _loader(tiny_world, augment=AugmentConfig(p=0.5, seed=1, **LOOSE))
+    train_pids = {s.pid for s in read_manifest(tiny_world, ["train"])}
+    swapped, total = 0, 0
+    for _ in range(4):
+        for b in loader:
+            s = b["swapped"]
+            assert torch.all(b["donor_pids"][~s] == -1)
+            assert torch.all(b["donor_pids"][s] != b["pids"][s])
+            assert set(b["donor_pids"][s].tolist()) <= train_pids
+            swapped, total = swapped + int(s.sum()), total + len(s)
+    # every sample has candidates with the loose thresholds: binomial(total, 0.5), 4 sigma
+    assert abs(swapped / total - 0.5) < 4 * np.sqrt(0.25 / total)
+
+
+def test_no_augmentation_means_nothing_swapped(tiny_world):
+    b = next(iter(_loader(tiny_world, augment=AugmentConfig(p=0.0))))
+    assert not b["swapped"].any() and torch.all(b["donor_pids"] == -1)
+
+
+@pytest.fixture
+def box_world(tmp_path):
+    """PNG images: a red box (the person, = mask) on a blue background at random places."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rows = []
+    for i in range(16):
+        image = np.zeros((64, 32, 3), np.uint8)
+        image[..., 0] = 255  # blue (BGR)
+        mask = np.zeros((64, 32), np.uint8)
+        y, x = rng.integers(0, 30), rng.integers(0, 14)
+        mask[y:y + 30, x:x + rng.integers(8, 18)] = 255
+        image[mask > 0] = (0, 0, 255)
+        cv2.imwrite(str(tmp_path / "images" / f"{i}.png"), image)
+        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
+        rows.append([f"images/{i}.png", f"masks/{i}.png", i // 4, i % 2, 0, "train"])
+    return write_csv(tmp_path / "manifest.csv", rows)
+
+
+def test_image_and_mask_share_flip_and_crop(box_world):
+    loader = ReIDLoader(box_world, batch_size=8, num_instances=4, size=SIZE, device="cpu",
+                        erasing=0.0, return_masks=True)
+    flipped_or_shifted = 0
+    for _ in range(3):
+        for b in loader:
+            red = b["images"][:, 0] > 1.0            # normalized red channel: the box
+            mask = b["masks"][..., 0].bool()
+            assert torch.equal(red, mask)
+            flipped_or_shifted += int(mask.any())
+    assert flipped_or_shifted > 0
+
+
+def test_eval_loader_yields_every_image_once_in_order(tiny_world):
+    for split in ("query", "gallery"):
+        rows = read_manifest(tiny_world, [split])
+        loader = EvalLoader(tiny_world, split=split, batch_size=7, size=SIZE, device="cpu", flip_test=True)
+        batches = list(loader)
+        assert len(batches) == len(loader) == -(-len(rows) // 7)
+        indices = torch.cat([b["indices"] for b in batches]).tolist()
+        assert indices == list(range(len(rows)))
+        assert torch.cat([b["pids"] for b in batches]).tolist() == [r.pid for r in rows]
+        b = batches[0]
+        assert torch.equal(b["images_flipped"], torch.flip(b["images"], dims=[3]))
+        again = list(loader)
+        assert torch.equal(again[0]["images"], batches[0]["images"])
+
+
+def test_bad_manifest_fails_before_training_naming_the_file(tiny_world, tmp_path):
+    rows = tiny_world.read_text().splitlines()
+    header, first = rows[0], rows[1].split(",")
+    root = tiny_world.parent
+    first[0] = str(root / first[0])
+    first[1] = str(root / "masks" / "does_not_exist.png")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([header, ",".join(first)] + [",".join([str(root / r.split(",")[0]), str(root / r.split(",")[1])] + r.split(",")[2:]) for r in rows[2:]]) + "\n")
+    with pytest.raises(ManifestError, match=r"bad.csv:2: mask file not found.*does_not_exist.png"):
+        _loader(bad)
+    with pytest.raises(ValueError, match="multiple of num_instances"):
+        _loader(tiny_world, batch_size=10)
+    with pytest.raises(ValueError, match="device must be one of"):
+        _loader(tiny_world, device="tpu")
