@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         if epoch_step == args.batches:
             break
         images, masks, pids, views = (t.to(device) for t in (images, masks, pids, views))
-        out = augment(images, masks, pids, views, epoch=0, index=np.arange(len(pids)) + epoch_step * 32)
+        out = augment(images, masks, pids, views, epoch=0, index=torch.arange(len(pids), device=device) + epoch_step * 32)
         assert out.images.shape == images.shape and out.images.device == images.device
         swapped += int(out.stats["swapped"])
         print(f"batch {epoch_step}: {out.stats['swapped']} of {len(pids)} swapped on {device}")

@@ -41,7 +41,7 @@ def main(argv=None) -> float:
                 print(f"step {step}: loss {loss.item():.3f}, swapped {int(batch['swapped'].sum())}/{len(batch['swapped'])}")
             if step == args.steps:
                 break
-    return float(loss)
+    return loss.item()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,27 @@
+import cv2
+import numpy as np
+
+from dali_pipes import read_manifest
+from dali_pipes.preview import MODES, load_batch, main, preview_grid
+
+
+def test_grid_shows_original_mask_donor_augmented_per_mode(tiny_world):
+    grid = preview_grid(str(tiny_world), rows=2, size=(64, 32), min_iou=0.0, min_area_ratio=0.0)
+    assert grid.shape == (len(MODES) * 2 * 64, 4 * 32, 3) and grid.dtype == np.uint8
+    # the mask column is binary (0/255) below the caption
+    assert set(np.unique(grid[20:64, 32:64])) <= {0, 255}
+
+
+def test_load_batch_matches_opencv(tiny_world):
+    sample = read_manifest(tiny_world, ["train"])[0]
+    images, masks = load_batch([sample], (64, 32))
+    expected = cv2.resize(cv2.imread(sample.mask, cv2.IMREAD_GRAYSCALE), (32, 64), interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(masks[0], (expected > 0).astype(np.uint8))
+    assert images.shape == (1, 64, 32, 3)
+
+
+def test_cli_writes_png(tiny_world, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main([str(tiny_world), "--out", str(out), "--rows", "1", "--size", "64x32"]) == 0
+    assert cv2.imread(str(out)).shape == (3 * 64, 4 * 32, 3)
+    assert main([str(tmp_path / "missing.csv")]) == 1
