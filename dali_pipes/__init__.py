@@ -1,11 +1,22 @@
 """Data side: manifest reading and validation, PK sampling, the DALI pipelines with the
 attention augmentation inside, and the torch-facing loaders.
 
-May import `kernels`; never imports `trainer`. Importing it does not touch CUDA.
+May import `kernels`; never imports `trainer`. Importing it does not touch CUDA, and the
+heavy parts (torch, DALI) load only when a loader is first asked for, so
+`python -m dali_pipes.check` and the dataset tools stay light.
 """
-from dali_pipes.check import check_manifest
-from dali_pipes.loader import EvalLoader, ReIDLoader
-from dali_pipes.manifest import ManifestError, Problem, Sample, read_manifest, write_manifest
+from importlib import import_module
 
-__all__ = ["ReIDLoader", "EvalLoader", "check_manifest", "read_manifest", "write_manifest",
-           "Sample", "Problem", "ManifestError"]
+_EXPORTS = {
+    "ReIDLoader": "dali_pipes.loader", "EvalLoader": "dali_pipes.loader",
+    "check_manifest": "dali_pipes.check",
+    "read_manifest": "dali_pipes.manifest", "write_manifest": "dali_pipes.manifest",
+    "Sample": "dali_pipes.manifest", "Problem": "dali_pipes.manifest", "ManifestError": "dali_pipes.manifest",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dali_pipes' has no attribute {name!r}")
