@@ -1,0 +1,53 @@
+"""Array-library plumbing: which library an array belongs to, and DLPack round trips for torch.
+
+`kernels` never imports CuPy or torch on its own: an array's type names its library, and the
+library is taken from `sys.modules` (the caller already imported it). So importing `kernels`
+touches no GPU.
+"""
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+import numpy as np
+
+
+def library_of(x) -> str:
+    """'numpy', 'cupy' or 'torch' for an array or tensor; anything else raises TypeError."""
+    root = type(x).__module__.split(".")[0]
+    if root in ("cupy", "torch"):
+        return root
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    raise TypeError(f"expected a numpy or cupy array or a torch tensor, got {type(x).__name__}")
+
+
+def is_cupy(x) -> bool:
+    """True for a CuPy array (without importing CuPy)."""
+    return type(x).__module__.split(".")[0] == "cupy"
+
+
+def array_module(x) -> ModuleType:
+    """`cupy` for a CuPy array, else `numpy`."""
+    return sys.modules["cupy"] if is_cupy(x) else np
+
+
+def torch_on_gpu(t) -> bool:
+    """True for a torch tensor that lives on a CUDA device."""
+    return t.device.type == "cuda"
+
+
+def from_torch(t):
+    """A torch tensor as a numpy (CPU) or cupy (CUDA) array sharing its memory, via DLPack."""
+    if torch_on_gpu(t):
+        import cupy
+
+        return cupy.from_dlpack(t.detach())
+    return np.from_dlpack(t.detach())
+
+
+def to_torch(x):
+    """A numpy or cupy array as a torch tensor sharing its memory, via DLPack."""
+    import torch
+
+    return torch.from_dlpack(x)

@@ -1,0 +1,215 @@
+"""`AttentionAugment`: the implicit-attention background swap on a batch (DESIGN §4, §5).
+
+Per call: ROI masks -> normalized masks -> all-pairs compatibility against the pool (batch +
+bank) -> donor draw (counter-based RNG) -> gather donors -> dilate their ROIs -> inpaint the
+holes -> composite -> store the batch in the bank. The numpy backend works on the swapped
+samples only; the cupy backend runs every step on all samples (a sample without a donor
+composites onto itself) so that nothing waits for the GPU.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .arrays import array_module, from_torch, library_of, to_torch, torch_on_gpu
+from .bank import DonorBank
+from .compat import DonorKeys, compatibility
+from .composite import composite
+from .config import AugmentConfig
+from .dilate import dilate
+from .donors import draw_donors
+from .inpaint import TELEA_RADIUS, inpaint
+from .masks import normalize_masks, roi_masks
+
+BACKENDS = ("numpy", "cupy", "auto")
+
+
+@dataclass(frozen=True)
+class AugmentOutput:
+    """Result of `AttentionAugment` for a batch of B samples, in the caller's array library.
+
+    images: (B, H, W, 3) uint8, augmented. donor: (B,) int64 pool index of the donor (j < B: a
+    sample of the batch, B + s: bank slot s), -1 where not swapped. swapped: (B,) bool.
+    donor_pids: (B,) int64 pid of the donor, -1 where not swapped. Labels are unchanged.
+    """
+
+    images: object
+    donor: object
+    swapped: object
+    donor_pids: object
+    wanted: object  # (B,) bool backend array: the swap draw came out (u < p)
+    candidates: object  # (B,) int32 backend array: compatible donors per sample
+
+    @cached_property
+    def stats(self) -> dict:
+        """swapped, no_donor (wanted a swap, had no candidate), wanted, from_bank (counts),
+        candidates_mean (float). Computed on first access; on the GPU this synchronizes."""
+        xp = array_module(self.candidates)
+        b = self.candidates.shape[0]
+        donor = self.donor if library_of(self.donor) != "torch" else from_torch(self.donor)
+        counts = xp.stack([(donor >= 0).sum(), (self.wanted & (self.candidates == 0)).sum(),
+                           self.wanted.sum(), (donor >= b).sum(), self.candidates.sum()])
+        swapped, no_donor, wanted, from_bank, candidates = (int(c) for c in counts.tolist())
+        return dict(swapped=swapped, no_donor=no_donor, wanted=wanted, from_bank=from_bank,
+                    candidates_mean=candidates / b if b else 0.0, batch_size=b)
+
+
+class AttentionAugment:
+    """Background swap keeping each sample's ROI (person, upper or lower body).
+
+    backend: "numpy" (host arrays), "cupy" (GPU arrays) or "auto" (by where the input lives).
+    Calls take numpy or cupy arrays, or torch tensors (via DLPack, CPU -> numpy backend, CUDA ->
+    cupy backend on torch's current stream), and return the same kind. The cupy backend runs on
+    the current CuPy stream and never waits for the GPU (only `out.stats` does).
+
+    >>> aug = AttentionAugment(AugmentConfig(p=1.0, min_iou=0.0, min_area_ratio=0.0, dilate=3))
+    >>> images = np.zeros((2, 16, 8, 3), np.uint8); images[1] = 200
+    >>> masks = np.zeros((2, 16, 8), np.uint8); masks[:, 4:12, 2:6] = 1
+    >>> out = aug(images, masks, np.array([1, 2]), np.array([0, 0]))
+    >>> out.donor.tolist(), int(out.images[0, 0, 0, 0]), int(out.images[0, 8, 4, 0])
+    ([1, 0], 200, 0)
+    """
+
+    def __init__(self, config: AugmentConfig = AugmentConfig(), backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise ValueError(f"AttentionAugment: backend={backend!r}: expected one of {list(BACKENDS)}")
+        if not isinstance(config, AugmentConfig):
+            raise TypeError(f"AttentionAugment: config must be an AugmentConfig, got {type(config).__name__}")
+        if backend == "cupy" and config.inpaint == "telea":
+            raise ValueError("AttentionAugment: inpaint='telea' runs on the numpy backend only; "
+                             "use inpaint='pullpush' with backend='cupy'")
+        self.config = config
+        self.backend = backend
+        self.bank = DonorBank(config.bank_size)
+        self._next_index = 0  # for calls without `index`: consecutive calls get consecutive indices
+
+    def __call__(self, images, masks, pids, viewpoints, epoch: int = 0, index=None) -> AugmentOutput:
+        """Augment a batch.
+
+        images: (B, H, W, 3) uint8 RGB. masks: (B, H, W) uint8 (or bool), non-zero = person;
+        same array library as `images`. pids, viewpoints: (B,) integers (viewpoint < 0 =
+        unknown). epoch: int. index: (B,) integer global sample indices keying the RNG; None
+        uses an internal counter (call k of this object gets indices k*B .. k*B + B - 1 for equal
+        B), so consecutive calls draw differently and a fresh object replays the same draws.
+        pids, viewpoints and index may also be host arrays or sequences when images are on the GPU.
+        """
+        library = library_of(images)
+        if library_of(masks) != library:
+            raise TypeError(f"AttentionAugment: images are {library} but masks are {library_of(masks)}")
+        on_gpu = library == "cupy" or (library == "torch" and torch_on_gpu(images))
+        self._check_backend(library, on_gpu)
+        with _device_context(images, library, on_gpu):
+            if library == "torch":
+                images, masks = from_torch(images), from_torch(masks)
+            xp = array_module(images)
+            labels = dict(pids=pids, viewpoints=viewpoints, index=index)
+            labels = {name: None if a is None else _labels_array(name, a, xp) for name, a in labels.items()}
+            out = self._augment(*self._validated(images, masks, **labels), int(epoch))
+            if library == "torch":
+                out = AugmentOutput(*(to_torch(a) for a in (out.images, out.donor, out.swapped, out.donor_pids)),
+                                    wanted=out.wanted, candidates=out.candidates)
+        return out
+
+    def _check_backend(self, library: str, on_gpu: bool) -> None:
+        needed = "cupy" if on_gpu else "numpy"
+        if self.backend not in ("auto", needed):
+            where = "GPU" if on_gpu else "host"
+            wanted = "cupy arrays or CUDA tensors" if self.backend == "cupy" else "numpy arrays or CPU tensors"
+            raise ValueError(f"AttentionAugment: backend={self.backend!r} got {library} arrays on the {where}; "
+                             f"pass {wanted} or use backend='auto'")
+        if on_gpu and self.config.inpaint == "telea":
+            raise ValueError("AttentionAugment: inpaint='telea' runs on the numpy backend only; "
+                             "use inpaint='pullpush' for GPU input")
+
+    def _validated(self, images, masks, pids, viewpoints, index):
+        """Shapes and dtypes checked once here: (images, masks uint8, pids, viewpoints, index int64)."""
+        xp = array_module(images)
+        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"AttentionAugment: images must be (B, H, W, 3) uint8, "
+                             f"got {tuple(images.shape)} {images.dtype}")
+        b = images.shape[0]
+        if tuple(masks.shape) != tuple(images.shape[:3]) or masks.dtype not in (np.uint8, np.bool_):
+            raise ValueError(f"AttentionAugment: masks must be {tuple(images.shape[:3])} uint8, "
+                             f"got {tuple(masks.shape)} {masks.dtype}")
+        if index is None:
+            index = xp.arange(self._next_index, self._next_index + b, dtype=np.int64)
+            self._next_index += b
+        for name, a in dict(pids=pids, viewpoints=viewpoints, index=index).items():
+            if tuple(a.shape) != (b,) or a.dtype.kind not in "iu":
+                raise ValueError(f"AttentionAugment: {name} must be ({b},) integers, got {tuple(a.shape)} {a.dtype}")
+        pids, viewpoints, index = (xp.ascontiguousarray(a).astype(np.int64, copy=False)
+                                   for a in (pids, viewpoints, index))
+        return xp.ascontiguousarray(images), xp.ascontiguousarray(masks).view(np.uint8), pids, viewpoints, index
+
+    def _augment(self, images, masks, pids, viewpoints, index, epoch: int) -> AugmentOutput:
+        cfg = self.config
+        xp = array_module(images)
+        if images.shape[0] == 0:
+            none = xp.zeros(0, np.int64)
+            return AugmentOutput(images=images.copy(), donor=none, swapped=none.astype(bool), donor_pids=none,
+                                 wanted=none.astype(bool), candidates=none.astype(np.int32))
+        rois = roi_masks(masks, cfg.roi, cfg.split)
+        keys = DonorKeys(rois.areas, normalize_masks(rois), pids, viewpoints)
+        pool = self.bank.pool_keys(keys)
+        compat = compatibility(keys, pool, min_area_ratio=cfg.min_area_ratio, min_iou=cfg.min_iou,
+                               same_viewpoint=cfg.same_viewpoint)
+        draw = draw_donors(compat, index, p=cfg.p, seed=cfg.seed, epoch=epoch)
+        out_images = self._apply(images, rois, draw.donor)
+        swapped = draw.donor >= 0
+        donor_pids = xp.where(swapped, pool.pids[xp.maximum(draw.donor, 0)], -1)
+        self.bank.push(images, rois, keys)
+        return AugmentOutput(images=out_images, donor=draw.donor, swapped=swapped, donor_pids=donor_pids,
+                             wanted=draw.wanted, candidates=draw.candidates)
+
+    def _apply(self, images, rois, donor):
+        """Composite every swapped sample's ROI over its donor's inpainted background."""
+        cfg = self.config
+        on_host = array_module(images) is np
+        rows = np.flatnonzero(donor >= 0) if on_host else slice(None)  # numpy: swapped rows only
+        if on_host and rows.size == 0:
+            return images.copy()
+        donor_images, donor_rois, donor_boxes = self.bank.take(images, rois, donor[rows])
+        if cfg.inpaint == "none":
+            background = donor_images
+        else:
+            width = donor_boxes[:, 3] - donor_boxes[:, 2] + 1
+            radius = TELEA_RADIUS * width if cfg.inpaint == "telea" else None
+            background = inpaint(donor_images, dilate(donor_rois, cfg.dilate), cfg.inpaint, radius=radius)
+        mixed = composite(images[rows], rois.masks[rows], background)
+        if not on_host:
+            return mixed
+        out = images.copy()
+        out[rows] = mixed
+        return out
+
+
+def _labels_array(name: str, a, xp):
+    """pids / viewpoints / index as an array of `xp` (host values are copied to the GPU as needed)."""
+    source = library_of(a) if hasattr(a, "shape") and hasattr(a, "dtype") else "sequence"
+    if source == "torch":
+        a = from_torch(a)
+    elif source == "cupy" and xp is np:
+        raise TypeError(f"AttentionAugment: {name} is a cupy array but images are on the host")
+    return xp.asarray(a)
+
+
+@contextlib.contextmanager
+def _device_context(images, library: str, on_gpu: bool):
+    """Run under the CuPy device of `images` (and, for CUDA tensors, torch's current stream)."""
+    if not on_gpu:
+        yield
+        return
+    import cupy
+
+    if library == "cupy":
+        with images.device:
+            yield
+        return
+    import torch
+
+    stream = torch.cuda.current_stream(images.device)
+    with cupy.cuda.Device(images.device.index), cupy.cuda.ExternalStream(stream.cuda_stream, images.device.index):
+        yield

@@ -1,0 +1,72 @@
+"""The donor pool: the current batch followed by a bank of earlier samples (a ring buffer).
+
+With small batches few samples pass the compatibility rules, so earlier batches' samples are
+kept as extra donors: their image, ROI mask, box, normalized mask, area, pid and viewpoint, in
+the same array library (and so on the same device) as the batches. Pool index j < B is sample
+j of the batch, j = B + s is bank slot s. Slots are filled in order and then overwritten
+oldest first; a batch larger than the bank keeps its last `size` samples.
+"""
+from __future__ import annotations
+
+from .arrays import array_module
+from .compat import DonorKeys
+from .masks import Rois
+
+_FIELDS = ("images", "rois", "boxes", "areas", "normalized", "pids", "viewpoints")
+
+
+class DonorBank:
+    """Ring buffer of `size` earlier samples (size 0: an always-empty bank)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._store: dict | None = None  # field -> (size, ...) array, allocated on first push
+        self._next = 0
+
+    def pool_keys(self, batch: DonorKeys) -> DonorKeys:
+        """Keys of the pool: the batch's, then the bank's (empty slots have area 0)."""
+        if self._store is None:
+            return batch
+        xp = array_module(batch.areas)
+        names = ("areas", "normalized", "pids", "viewpoints")
+        return DonorKeys(*(xp.concatenate([getattr(batch, name), self._store[name]]) for name in names))
+
+    def take(self, images, rois: Rois, donor):
+        """Images (k, H, W, 3), ROI masks (k, H, W) and boxes (k, 4) of pool samples `donor` (k,).
+
+        A `donor` of -1 at position i takes row i of the batch with an empty ROI (so that
+        compositing leaves sample i as it is).
+        """
+        xp = array_module(images)
+        b = images.shape[0]
+        in_batch = xp.where(donor < 0, xp.arange(donor.shape[0]), xp.minimum(donor, b - 1))
+        taken = [images[in_batch], rois.masks[in_batch] * (donor >= 0)[:, None, None], rois.boxes[in_batch]]
+        if self._store is not None:
+            from_bank = donor >= b
+            slot = xp.clip(donor - b, 0, self.size - 1)
+            for k, name in enumerate(("images", "rois", "boxes")):
+                stored = self._store[name][slot]
+                flag = from_bank.reshape((-1,) + (1,) * (stored.ndim - 1))
+                taken[k] = xp.where(flag, stored, taken[k])
+        return tuple(taken)
+
+    def push(self, images, rois: Rois, keys: DonorKeys) -> None:
+        """Store the batch (the last `size` samples of it) in the next slots."""
+        if self.size == 0:
+            return
+        batch = dict(images=images, rois=rois.masks, boxes=rois.boxes, areas=keys.areas,
+                     normalized=keys.normalized, pids=keys.pids, viewpoints=keys.viewpoints)
+        if self._store is None:
+            xp = array_module(images)
+            self._store = {name: xp.zeros((self.size,) + a.shape[1:], a.dtype) for name, a in batch.items()}
+        for name, a in batch.items():
+            if a.shape[1:] != self._store[name].shape[1:]:
+                raise ValueError(f"donor bank holds {name} of shape {self._store[name].shape[1:]} per sample, "
+                                 f"got {a.shape[1:]}: every batch must have the same image size")
+        b = images.shape[0]
+        count = min(b, self.size)
+        first = min(count, self.size - self._next)  # slots up to the end of the ring, then wrap
+        for name, a in batch.items():
+            self._store[name][self._next: self._next + first] = a[b - count: b - count + first]
+            self._store[name][: count - first] = a[b - count + first: b]
+        self._next = (self._next + count) % self.size

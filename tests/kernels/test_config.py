@@ -1,0 +1,38 @@
+"""AugmentConfig: defaults and validation messages (kernels/config.py)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from kernels import AugmentConfig
+
+
+def test_defaults_match_design():
+    cfg = AugmentConfig()
+    assert (cfg.p, cfg.roi, cfg.split, cfg.min_area_ratio, cfg.min_iou) == (0.5, "full", 0.5, 0.8, 0.5)
+    assert (cfg.same_viewpoint, cfg.dilate, cfg.inpaint, cfg.bank_size, cfg.seed) == (True, 31, "pullpush", 0, 0)
+
+
+def test_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AugmentConfig().p = 0.3
+
+
+def test_accepts_edges_and_numpy_numbers():
+    AugmentConfig(p=0, min_iou=1, min_area_ratio=0.0, dilate=1, bank_size=0)
+    AugmentConfig(p=np.float32(0.25), dilate=np.int64(7), seed=np.int64(-3), roi="lower", inpaint="telea")
+
+
+@pytest.mark.parametrize("field, value, allowed", [
+    ("p", 1.5, "[0, 1]"), ("p", -0.1, "[0, 1]"), ("p", float("nan"), "[0, 1]"), ("p", "0.5", "[0, 1]"),
+    ("p", True, "[0, 1]"), ("min_iou", 2, "[0, 1]"), ("min_area_ratio", -1, "[0, 1]"),
+    ("split", 0.0, "(0, 1)"), ("split", 1.0, "(0, 1)"),
+    ("roi", "head", "['full', 'upper', 'lower']"), ("inpaint", "ns", "['pullpush', 'telea', 'none']"),
+    ("dilate", 4, "odd integer >= 1"), ("dilate", 0, "odd integer >= 1"), ("dilate", 3.0, "odd integer >= 1"),
+    ("bank_size", -1, "integer >= 0"), ("seed", 1.5, "an integer"), ("same_viewpoint", "yes", "True or False"),
+])
+def test_bad_values_name_field_value_and_allowed(field, value, allowed):
+    with pytest.raises(ValueError) as err:
+        AugmentConfig(**{field: value})
+    message = str(err.value)
+    assert f"AugmentConfig.{field}={value!r}" in message and allowed in message

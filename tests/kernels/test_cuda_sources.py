@@ -1,0 +1,59 @@
+"""The CUDA sources compile with NVRTC (the compiler CuPy uses at run time) and with nvcc.
+
+No GPU needed: NVRTC comes with `cuda-bindings` (installed with torch) and compiles to a cubin
+for a named architecture. Each kernel that `kernels/cupy_ops.py` launches must exist.
+"""
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kernels import cuda_sources
+
+ARCHITECTURES = ("sm_80", "sm_90")
+
+
+def nvrtc_compile(nvrtc, name: str, code: str, arch: str) -> tuple[bool, str, int]:
+    """(success, log, cubin size) of compiling `code` for `arch` with the backend's options."""
+    err, program = nvrtc.nvrtcCreateProgram(code.encode(), f"{name}.cu".encode(), 0, [], [])
+    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
+    try:
+        options = [f"--gpu-architecture={arch}".encode()] + [o.encode() for o in cuda_sources.NVRTC_OPTIONS]
+        (result,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
+        _, size = nvrtc.nvrtcGetProgramLogSize(program)
+        log = b" " * size
+        nvrtc.nvrtcGetProgramLog(program, log)
+        _, cubin = nvrtc.nvrtcGetCUBINSize(program)
+        return result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace").strip("\x00 \n"), cubin
+    finally:
+        nvrtc.nvrtcDestroyProgram(program)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("module", cuda_sources.MODULES)
+def test_compiles_with_nvrtc(module, arch):
+    nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="NVRTC Python bindings (cuda-bindings) not installed")
+    ok, log, cubin = nvrtc_compile(nvrtc, module, cuda_sources.source(module), arch)
+    assert ok, f"{module}.cu for {arch}:\n{log}"
+    assert "warning" not in log.lower(), log
+    assert cubin > 0
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+@pytest.mark.parametrize("module", cuda_sources.MODULES)
+def test_compiles_with_nvcc(module, tmp_path):
+    source = cuda_sources.CUDA_DIR / f"{module}.cu"
+    result = subprocess.run(["nvcc", "-arch=sm_90", "--fmad=false", "-c", str(source), "-o", str(tmp_path / "out.o")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_launched_kernel_exists():
+    wrappers = Path(cuda_sources.__file__).with_name("cupy_ops.py").read_text()
+    launches = re.findall(r'_launch\("(\w+)", "(\w+)"', wrappers)
+    assert {module for module, _ in launches} == set(cuda_sources.MODULES)
+    for module, kernel in launches:
+        assert f'extern "C" __global__ void {kernel}(' in cuda_sources.source(module), (module, kernel)
+    assert sorted(p.stem for p in cuda_sources.CUDA_DIR.glob("*.cu")) == sorted(cuda_sources.MODULES)
