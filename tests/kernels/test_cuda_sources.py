@@ -23,7 +23,7 @@ def nvrtc_compile(nvrtc, name: str, code: str, arch: str) -> tuple[bool, str, in
         options = [f"--gpu-architecture={arch}".encode()] + [o.encode() for o in cuda_sources.NVRTC_OPTIONS]
         (result,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
         _, size = nvrtc.nvrtcGetProgramLogSize(program)
-        log = b" " * size
+        log = bytearray(size)  # mutable: NVRTC writes into it (b" " * 1 is Python's shared one-byte object)
         nvrtc.nvrtcGetProgramLog(program, log)
         _, cubin = nvrtc.nvrtcGetCUBINSize(program)
         return result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace").strip("\x00 \n"), cubin
