@@ -1,0 +1,82 @@
+"""benchmarks/throughput.py: a --quick run end to end writes every figure (no timing assertions)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = ("authors_aug", "authors_plain", "ours_plain", "ours_aug", "kernel_ours", "kernel_ours_telea", "kernel_authors")
+RATIOS = ("ours_aug_over_ours_plain", "ours_aug_over_authors_aug", "ours_plain_over_authors_plain",
+          "kernel_over_authors_core", "aug_added_time")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, tiny_world):
+    tmp = tmp_path_factory.mktemp("bench")
+    argv = ["--quick", "--device", "cpu", "--size", "64x32", "--workers", "2",
+            "--manifest", str(tiny_world), "--out", str(tmp / "results")]
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), *argv], cwd=tmp,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    folders = list((tmp / "results").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("cpu-")
+    return folders[0], argv, done.stdout
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_figure(quick_run):
+    folder, argv, stdout = quick_run
+    record = json.loads((folder / "throughput.json").read_text())
+    rows = {r["key"]: r for r in record["rows"]}
+    assert set(ROWS) <= set(rows)
+    for row in rows.values():
+        rate = row["rate"]
+        assert 0 < rate["min"] <= rate["q1"] <= rate["median"] <= rate["q3"] <= rate["max"]
+        assert len(rate["per_window"]) == record["config"]["timing"]["windows"] and rate["images"] > 0
+    assert set(RATIOS) <= set(record["ratios"])
+    r = record["ratios"]
+    assert r["ours_aug_over_ours_plain"]["value"] == pytest.approx(rows["ours_aug"]["rate"]["median"]
+                                                                   / rows["ours_plain"]["rate"]["median"])
+    assert "skipped" in record["trainer"]
+    assert record["device"]["kind"] == "cpu" and record["device"]["name"]
+    for lib in ("torch", "numpy", "dali", "cupy", "opencv"):
+        assert record["versions"][lib]
+    assert record["git_commit"] and record["command"].split()[2:] == argv
+    cfg = record["config"]
+    assert cfg["size"] == [64, 32] and cfg["batch"] == 16 and cfg["workers"] == 2 and cfg["train_images"] > 0
+    assert len(cfg["manifest_sha256"]) == 64
+    assert (folder / "command.txt").read_text().strip() == record["command"]
+    assert "(4)/(3)" in stdout and "(4)/(1)" in stdout
+
+
+@pytest.mark.slow
+def test_quick_run_markdown_and_chart(quick_run):
+    folder, _, _ = quick_run
+    table = (folder / "throughput.md").read_text()
+    record = json.loads((folder / "throughput.json").read_text())
+    for row in record["rows"]:
+        assert f"| {row['id']} | {row['label']}" in table
+    assert (folder / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--size", "256by128"], "--size"), (["--size", "8x8"], "--size"),
+    (["--batch", "30"], "--batch"), (["--workers", "0"], "--workers"), (["--windows", "0"], "--windows"),
+    (["--manifest", "a.csv", "--world", "w"], "not allowed with"),
+])
+def test_bad_arguments_exit_with_a_message(argv, message, capsys):
+    from benchmarks.throughput import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_device_info_names_the_cpu():
+    from benchmarks.throughput import device_info
+
+    info = device_info("cpu")
+    assert info["kind"] == "cpu" and info["slug"].startswith("cpu-") and "cores" in info["name"]
+    assert all(c.isalnum() or c == "-" for c in info["slug"])

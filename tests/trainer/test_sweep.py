@@ -1,0 +1,215 @@
+"""trainer.sweep: grid expansion, resumability, the report's statistics and the figure.
+No training: trainer/run.py is replaced by a fake process that writes a final.json."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trainer import sweep as sw
+from trainer.config import ConfigError, load_config
+
+ROIS = ["full", "upper", "lower"]
+PS = [0.1, 0.3, 0.5, 0.7, 1.0]
+
+
+def _write_sweep(tmp_path: Path, **changes) -> Path:
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump({"name": "t", "train": {"epochs": 1}}))
+    raw = {"base": str(base), "set": {"train.epochs": 2, "data.size": [64, 32]},
+           "grid": {"roi": ROIS, "p": PS, "seeds": [0, 1], "core_p": [0.3, 0.5]},
+           "runs_dir": str(tmp_path / "runs"), "out": str(tmp_path / "out")} | changes
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_grid_counts_baseline_once_per_seed_and_core_first(tmp_path):
+    specs = sw.expand(sw.load_sweep(_write_sweep(tmp_path)))
+    assert len(specs) == 2 * (1 + 3 * 5) == 32
+    assert len({s.run_id for s in specs}) == 32
+    baselines = [s for s in specs if s.p == 0]
+    assert sorted(s.seed for s in baselines) == [0, 1]
+    for seed in (0, 1):
+        cells = sorted((s.roi, s.p) for s in specs if s.seed == seed and s.p > 0)
+        assert cells == sorted((roi, p) for roi in ROIS for p in PS)
+    # core = baseline + full at every p + upper/lower at 0.3 and 0.5, all seeds: 2 * (1 + 5 + 4)
+    assert sum(s.core for s in specs) == 20
+    assert [s.core for s in specs] == sorted((s.core for s in specs), reverse=True)
+    assert [s.run_id for s in specs[:4]] == ["baseline-s0", "baseline-s1", "full-p0.3-s0", "full-p0.3-s1"]
+
+
+def test_key_seeds_add_runs_to_the_key_cells_only(tmp_path):
+    grid = {"roi": ROIS, "p": PS, "seeds": [0, 1], "core_p": [0.3, 0.5], "key_seeds": [2, 3]}
+    specs = sw.expand(sw.load_sweep(_write_sweep(tmp_path, grid=grid)))
+    extra = [s.run_id for s in specs if s.seed >= 2]
+    assert sorted(extra) == sorted(f"{c}-s{seed}" for c in ("baseline", "full-p0.3", "full-p0.5") for seed in (2, 3))
+    assert len(specs) == 32 + 6
+    # each key cell's four seeds run before any other cell
+    assert [s.run_id for s in specs[:12]] == [f"{c}-s{seed}" for c in ("baseline", "full-p0.3", "full-p0.5")
+                                              for seed in range(4)]
+
+
+def test_overrides_make_the_intended_trainer_config(tmp_path):
+    sweep = sw.load_sweep(_write_sweep(tmp_path))
+    for spec in sw.expand(sweep):
+        cfg = load_config(sweep.base, list(spec.overrides))
+        assert cfg.augment.p == spec.p and cfg.train.seed == spec.seed
+        assert cfg.train.epochs == 2 and cfg.data.size == (64, 32)   # the sweep-wide `set`
+        assert cfg.train.compare_baseline is False and cfg.name == spec.run_id
+        assert Path(cfg.output.dir) == tmp_path / "runs" / spec.run_id
+        if spec.p > 0:
+            assert cfg.augment.roi == spec.roi
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"grid": {"roi": ["head"], "p": [0.3]}}, "grid.roi"),
+    ({"grid": {"roi": ["full"], "p": [0.0]}}, "grid.p"),
+    ({"grid": {"roi": ["full"], "p": [0.3], "seeds": [-1]}}, "grid.seeds"),
+    ({"grid": {"p": [0.3], "sedes": [0]}}, "grid.sedes"),
+    ({"outt": "x"}, "outt"),
+    ({"grid": {"p": [0.3], "seeds": [0, 1], "key_seeds": [1, 2]}}, "grid.key_seeds"),
+    ({"set": {"train.epochz": 3}}, "train.epochz"),
+])
+def test_bad_sweep_files_name_the_key(tmp_path, changes, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        sw.load_sweep(_write_sweep(tmp_path, **changes))
+
+
+class FakeRun:
+    """Stands in for `subprocess.Popen([python, run.py, base, --set ...])`: writes final.json
+    with metrics that depend on p, and records the command."""
+
+    calls: list[list[str]] = []
+
+    def __init__(self, cmd, stdout=None, stderr=None):
+        FakeRun.calls.append(cmd)
+        sets = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--set")
+        p, seed = float(sets["augment.p"]), int(sets["train.seed"])
+        metrics = {k: 0.3 + 0.2 * p * (1 - p) + 0.01 * seed for k in sw.METRICS}
+        folder = Path(sets["output.dir"]) / f"{sets['name']}-20260101-000000"
+        folder.mkdir(parents=True, exist_ok=True)
+        variant = "attention" if p > 0 else "baseline"
+        (folder / "final.json").write_text(json.dumps(
+            {"run_dir": str(folder), "results": {variant: {"augment_p": p, "minutes": 0.5, **metrics}}}))
+        self.returncode = 0
+
+    def wait(self, timeout=None):
+        return 0
+
+
+def test_finished_runs_are_skipped_and_unfinished_ones_resumed(tmp_path, monkeypatch):
+    path = _write_sweep(tmp_path, grid={"roi": ["full"], "p": [0.3, 0.5], "seeds": [0, 1]})
+    sweep = sw.load_sweep(path)
+    specs = {s.run_id: s for s in sw.expand(sweep)}
+    FakeRun.calls = []
+    monkeypatch.setattr(sw.subprocess, "Popen", FakeRun)
+    FakeRun(sw._command(sweep, specs["full-p0.3-s1"]))            # already finished
+    partial = tmp_path / "runs" / "baseline-s0" / "baseline-s0-20250101-000000"
+    partial.mkdir(parents=True)
+    (partial / "config.yaml").write_text("{}")                    # interrupted: no final.json
+    FakeRun.calls = []
+    assert sw.main([str(path)]) == 0
+    assert len(FakeRun.calls) == 5                                # 6 runs, 1 already done
+    names = [next(a for a in c if a.startswith("name=")) for c in FakeRun.calls]
+    assert "name=full-p0.3-s1" not in names
+    resumed = [c for c in FakeRun.calls if "--resume" in c]
+    assert len(resumed) == 1 and resumed[0][resumed[0].index("--resume") + 1] == str(partial)
+    FakeRun.calls = []
+    assert sw.main([str(path)]) == 0 and FakeRun.calls == []       # everything done: nothing runs
+    with open(tmp_path / "out" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and {r["run_id"] for r in rows} == set(specs)
+    assert (tmp_path / "out" / "report.md").is_file() and (tmp_path / "out" / "fig3.png").is_file()
+
+
+def _rows(values: dict[tuple[str, float], list[float]]) -> list[dict]:
+    """Fake results: every metric of a run equal to the given value."""
+    return [{"run_id": f"{roi}-{p}-{seed}", "roi": roi, "p": p, "seed": seed,
+             **{k: v for k in sw.METRICS}, "minutes": 1.0, "run_dir": "x"}
+            for (roi, p), vs in values.items() for seed, v in enumerate(vs)]
+
+
+def test_mean_and_spread_against_hand_computed_values():
+    cells = sw.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56, 0.53],
+                                ("upper", 0.5): [0.40]}))
+    base, full, upper = cells
+    assert (base.roi, full.roi, upper.roi) == ("none", "full", "upper")
+    assert base.mean["mAP"] == pytest.approx(0.32)
+    assert base.sd["mAP"] == pytest.approx(0.04 / math.sqrt(2))   # sample sd of two values
+    assert full.mean["rank1"] == pytest.approx(0.53)
+    assert full.sd["rank1"] == pytest.approx(0.03)                # sqrt((0.03² + 0 + 0.03²) / 2)
+    assert (full.low["mAP"], full.high["mAP"]) == (0.50, 0.56)
+    assert math.isnan(upper.sd["mAP"]) and upper.seeds == (0,)
+
+
+def test_paired_counts_seeds_beating_the_same_seed_baseline():
+    base, cell = sw.summarize(_rows({("none", 0.0): [0.30, 0.40, 0.20], ("full", 0.3): [0.35, 0.38]}))
+    assert sw.paired(cell, base, "mAP") == (1, 2)                # seed 0: 0.35 > 0.30; seed 1: 0.38 < 0.40
+
+
+def test_clear_only_beyond_twice_the_spread_and_with_every_seed_apart():
+    base, big, small, overlap = sw.summarize(_rows({
+        ("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
+        ("full", 0.5): [0.35, 0.36], ("full", 0.7): [0.33, 0.45]}))
+    assert sw.compare(big, base, "mAP") == (pytest.approx(0.21), True)
+    assert sw.compare(small, base, "mAP")[1] is False             # +0.035 < 2 * 0.028
+    assert sw.compare(overlap, base, "mAP")[1] is False           # 0.33 < 0.34: seeds overlap
+
+
+def test_report_and_figure_are_written(tmp_path):
+    sweep = sw.load_sweep(_write_sweep(tmp_path))
+    cells = sw.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
+                                ("full", 0.7): [0.33, 0.36], ("upper", 0.3): [0.31, 0.35]}))
+    report = tmp_path / "out" / "report.md"
+    sw.write_report(sweep, cells, 32, report)
+    text = report.read_text()
+    assert "| baseline | 0 | 0,1 | 32.0 ± 2.8 |" in text
+    assert "| full | 0.3 | 0,1 | 53.0 ± 4.2 |" in text and "+21.0 (clear)" in text
+    assert "8 of 32 runs finished" in text
+    assert "test mAP, full body: best p = 0.3" in text and "gain of 21.0 points, larger than" in text
+    assert "above the same-seed baseline in 2 of 2 seeds" in text
+    assert "test mAP, upper body: best p = 0.3" in text and "not clearly larger than" in text
+    assert "inside the paper's best range" in text and "## Notes" not in text
+    (report.parent / "notes.md").write_text("The world is too easy.\n")
+    sw.write_report(sweep, cells, 32, report)
+    assert "## Notes\n\nThe world is too easy.\n" in report.read_text()
+    figure = tmp_path / "out" / "fig3.png"
+    sw.write_figure(cells, figure)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+    height, width, _ = matplotlib.image.imread(figure).shape
+    assert width > 2 * height                                     # one panel per ROI, side by side
+
+
+class HangingRun:
+    """A run that never finishes on its own."""
+
+    instances: list["HangingRun"] = []
+
+    def __init__(self, cmd, stdout=None, stderr=None):
+        self.terminated = False
+        self.returncode = None
+        HangingRun.instances.append(self)
+
+    def wait(self, timeout=None):
+        if not self.terminated:
+            raise sw.subprocess.TimeoutExpired("run.py", timeout)
+        self.returncode = -15
+        return self.returncode
+
+    def terminate(self):
+        self.terminated = True
+
+
+def test_a_run_past_the_deadline_is_stopped_and_left_for_resume(tmp_path, monkeypatch):
+    sweep = sw.load_sweep(_write_sweep(tmp_path, grid={"roi": ["full"], "p": [0.3], "seeds": [0]}))
+    monkeypatch.setattr(sw.subprocess, "Popen", HangingRun)
+    spec = sw.expand(sweep)[0]
+    assert sw.run_one(sweep, spec, deadline=sw.datetime.now(sw.timezone.utc)) == "stopped"
+    assert HangingRun.instances[-1].terminated
+    assert sw.status(sweep, spec) == "todo"                       # no final.json: runs again next time

@@ -1,0 +1,259 @@
+"""The run configuration: a typed, frozen dataclass tree loaded from YAML plus `--set` overrides.
+
+This is the only module that parses a config. `load_config(path, overrides)` returns a
+validated `Config` or raises `ConfigError` listing *every* problem, each with its key path and
+what is allowed, e.g.::
+
+    loader.batch_pp: unknown key; did you mean 'batch_p'? allowed: batch_p, batch_k, ...
+    augment.p: must be <= 1, got 1.5
+
+Relative paths in a config are relative to the working directory (as in BoT / fast-reid).
+Checks that need the data or the machine (P x K against the manifest, weights files, CUDA)
+are done by `trainer.preflight`, still before any work.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import yaml
+
+from trainer.typed_tree import ConfigError, build, option, section
+
+__all__ = ["Config", "ConfigError", "load_config", "from_dict", "parse_overrides", "to_dict", "dump_config"]
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Parameters of `prepare.synthetic.ensure_world`: the world is (re)generated when missing
+    or made with other parameters."""
+
+    train_ids: int = option(100, "training identities", ge=2)
+    test_ids: int = option(50, "query/gallery identities", ge=1)
+    images_per_id: int = option(12, "images per identity", ge=2)
+    height: int = option(128, "image height in pixels", ge=32)
+    width: int = option(64, "image width in pixels", ge=16)
+    seed: int = option(0, "world seed", ge=0)
+    bg_bias: float = option(0.8, "share of a training identity's images shot in its own scenes", ge=0, le=1)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images are and how they are sized."""
+
+    manifest: str = option("data/synth/manifest.csv", "manifest CSV (DESIGN §3)")
+    synthetic: SyntheticConfig | None = option(None, "generate the synthetic world here (null: use the manifest)")
+    robustness_manifest: str | None = option(
+        "auto", "background-swapped test set; 'auto' = robustness.csv beside the manifest if present")
+    size: tuple[int, int] = option((256, 128), "training/test size [H, W]", ge=32)
+    letterbox: bool = option(False, "pad to the aspect ratio by edge replication instead of stretching")
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """The DALI loader (`dali_pipes.ReIDLoader` / `EvalLoader`)."""
+
+    device: Literal["auto", "cpu", "gpu"] = option("auto", "where the pipeline runs; auto = gpu if available")
+    batch_p: int = option(16, "identities per batch (P)", ge=1)
+    batch_k: int = option(4, "images per identity (K)", ge=1)
+    num_threads: int = option(2, "DALI CPU threads", ge=1)
+    flip: float = option(0.5, "horizontal flip probability", ge=0, le=1)
+    pad: int = option(10, "padding before the random crop", ge=0)
+    erasing: float = option(0.5, "random erasing probability", ge=0, le=1)
+    eval_batch_size: int = option(128, "batch size of the evaluation loaders", ge=1)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """The attention (background-swap) augmentation, DESIGN §4; p = 0 disables it."""
+
+    p: float = option(0.5, "probability of swapping a sample's background", ge=0, le=1)
+    roi: Literal["full", "upper", "lower"] = option("full", "region kept from the sample")
+    split: float = option(0.5, "upper body = top `split` of the mask's bounding box", gt=0, lt=1)
+    min_area_ratio: float = option(0.8, "min(A_i, A_j) / max(A_i, A_j) of ROI areas", ge=0, le=1)
+    min_iou: float = option(0.5, "IoU of normalized ROI masks", ge=0, le=1)
+    same_viewpoint: bool = option(True, "donor must share the viewpoint when both are known")
+    dilate: int = option(31, "square dilation of the donor's mask (odd)", ge=1, odd=True)
+    inpaint: Literal["pullpush", "telea", "none"] = option("pullpush", "fill of the donor's hole")
+    bank_size: int = option(0, "donor bank of earlier samples (0 = current batch only)", ge=0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone and BNNeck (BoT)."""
+
+    name: Literal["resnet18", "resnet34", "resnet50"] = option("resnet50", "torchvision backbone")
+    last_stride: int = option(1, "stride of the last stage", ge=1, le=2)
+    pretrained: Literal["none", "imagenet"] = option("none", "initial weights")
+    weights: str | None = option(None, "local ImageNet weights file (needed by pretrained: imagenet)")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Label-smoothed CE + batch-hard triplet (+ center loss)."""
+
+    ce_weight: float = option(1.0, "weight of the ID (cross-entropy) loss", ge=0)
+    label_smooth: float = option(0.1, "label smoothing epsilon", ge=0, lt=1)
+    triplet_weight: float = option(1.0, "weight of the batch-hard triplet loss", ge=0)
+    triplet_margin: float = option(0.3, "triplet margin", ge=0)
+    soft_margin: bool = option(False, "soft-margin triplet (softplus) instead of the hinge")
+    center_weight: float = option(0.0, "weight of the center loss (BoT: 0.0005; 0 = off)", ge=0)
+    center_lr: float = option(0.5, "SGD learning rate of the centers", gt=0)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with warmup + step schedule (BoT), stepped per epoch."""
+
+    lr: float = option(3.5e-4, "base learning rate", gt=0)
+    weight_decay: float = option(5e-4, "weight decay", ge=0)
+    bias_lr_factor: float = option(1.0, "lr factor of bias parameters", gt=0)
+    weight_decay_bias: float = option(5e-4, "weight decay of bias parameters", ge=0)
+    warmup_epochs: int = option(10, "linear warmup length in epochs", ge=0)
+    warmup_factor: float = option(0.01, "lr factor at epoch 0", gt=0, le=1)
+    milestones: tuple[int, ...] = option((40, 70), "epochs where the lr is multiplied by gamma", ge=1)
+    gamma: float = option(0.1, "lr decay factor", gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = option(120, "number of epochs", ge=1)
+    eval_every: int = option(40, "evaluate every N epochs (and at the end); 0 = only at the end", ge=0)
+    seed: int = option(0, "seed of the sampler, augmentation and initialisation", ge=0)
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "where the model runs; auto = cuda if available")
+    amp: bool = option(True, "mixed precision (CUDA only; ignored on CPU)")
+    compare_baseline: bool = option(False, "also train with augment.p = 0 and report both")
+    keep_checkpoints: int = option(2, "per-epoch checkpoint files kept (latest.pt always)", ge=1)
+    record_indices: bool = option(False, "debug: each rank saves the sample indices it trained on")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation (DESIGN §5)."""
+
+    flip: bool = option(False, "average features of the image and its mirror")
+    rerank: bool = option(False, "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
+    max_rank: int = option(50, "length of the CMC curve (the summary reports rank-10)", ge=10)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where runs are written: <dir>/<name>-<timestamp>/."""
+
+    dir: str = option("runs", "parent folder of the run folders")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A complete, validated run configuration."""
+
+    name: str = option("run", "run name (prefix of the run folder)")
+    data: DataConfig = section(DataConfig)
+    loader: LoaderConfig = section(LoaderConfig)
+    augment: AugmentConfig = section(AugmentConfig)
+    model: ModelConfig = section(ModelConfig)
+    loss: LossConfig = section(LossConfig)
+    optim: OptimConfig = section(OptimConfig)
+    train: TrainConfig = section(TrainConfig)
+    eval: EvalConfig = section(EvalConfig)
+    output: OutputConfig = section(OutputConfig)
+
+
+def _combinations(cfg: Config) -> list[str]:
+    """Problems that involve more than one key."""
+    problems = []
+    ms = cfg.optim.milestones
+    if any(b <= a for a, b in zip(ms, ms[1:])):
+        problems.append(f"optim.milestones: must be strictly increasing, got {list(ms)}")
+    if cfg.train.compare_baseline and cfg.augment.p == 0:
+        problems.append("train.compare_baseline: needs augment.p > 0 (the baseline is the run with p = 0)")
+    if cfg.loss.triplet_weight > 0 and cfg.loader.batch_k < 2:
+        problems.append(f"loader.batch_k: must be >= 2 when loss.triplet_weight > 0 (batch-hard triplet "
+                        f"needs a positive for every sample), got {cfg.loader.batch_k}")
+    if cfg.loss.ce_weight + cfg.loss.triplet_weight + cfg.loss.center_weight == 0:
+        problems.append("loss: ce_weight, triplet_weight and center_weight are all 0; nothing to train")
+    if cfg.model.pretrained == "imagenet" and not cfg.model.weights:
+        problems.append("model.weights: pretrained: imagenet needs a local weights file (no download); "
+                        "set model.weights or use pretrained: none")
+    if cfg.data.synthetic is not None and os.path.basename(cfg.data.manifest) != "manifest.csv":
+        problems.append(f"data.manifest: with data.synthetic the world is written as <dir>/manifest.csv, "
+                        f"got {cfg.data.manifest!r}")
+    syn = cfg.data.synthetic
+    if syn is not None and cfg.loader.batch_p > syn.train_ids:
+        problems.append(f"loader.batch_p: {cfg.loader.batch_p} identities per batch, but "
+                        f"data.synthetic.train_ids is {syn.train_ids}; allowed: 1..{syn.train_ids}")
+    return problems
+
+
+def _set_path(raw: dict, dotted: str, value: Any) -> None:
+    node = raw
+    keys = dotted.split(".")
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError([f"{'.'.join(keys[:i + 1])}: is not a mapping, cannot set {dotted!r}"], "--set")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:
+    """`["train.epochs=3", "augment.roi=upper"]` -> [(key path, YAML-parsed value)]."""
+    out = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([f"{item!r}: expected KEY=VALUE, e.g. train.epochs=3"], "--set")
+        out.append((key.strip(), yaml.safe_load(text) if text.strip() else None))
+    return out
+
+
+def from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = (), source: str = "config") -> Config:
+    """Validate a raw mapping (plus `--set` overrides) into a `Config`; raises `ConfigError`."""
+    raw = yaml.safe_load(yaml.safe_dump(raw or {}))  # deep copy, plain types only
+    if not isinstance(raw, dict):
+        raise ConfigError([f"top level: expected a mapping, got {type(raw).__name__}"], source)
+    for key, value in parse_overrides(overrides):
+        _set_path(raw, key, value)
+    problems: list[str] = []
+    cfg = build(Config, raw, "", problems)
+    if not problems:
+        problems = _combinations(cfg)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config file, apply `--set` overrides and validate; raises `ConfigError`."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError([f"{path}: file not found"])
+    with open(path, encoding="utf-8") as f:
+        try:
+            raw = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError([f"{path}: not valid YAML: {e}"]) from None
+    return from_dict(raw or {}, overrides, source=path)
+
+
+def to_dict(cfg: Config) -> dict:
+    """The config as plain YAML-able types (tuples become lists)."""
+    return _plain(asdict(cfg))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML text (loadable again with `from_dict`)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

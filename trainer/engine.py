@@ -1,0 +1,95 @@
+"""One training epoch: forward, loss, backward, step; AMP on CUDA, DDP-aware, with a progress bar
+that shows the loss, images/s and the share of time spent waiting for data."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from trainer.distributed import all_reduce_sum
+
+SUMMED = ("loss", "ce", "triplet", "center", "correct", "images", "batches")
+
+
+def _center_step(loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                 weight: float) -> None:
+    """BoT: the centers take their own SGD step with the loss weight divided out of the gradient."""
+    scaler.unscale_(optimizer)
+    for p in loss_fn.center.parameters():
+        if p.grad is not None:
+            if torch.distributed.is_initialized():  # centers are outside DDP: average by hand
+                all_reduce_sum(p.grad).div_(torch.distributed.get_world_size())
+            p.grad.div_(weight)
+    scaler.step(optimizer)
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module,
+                    optimizer: torch.optim.Optimizer, *, device: torch.device, epoch: int,
+                    scaler: torch.amp.GradScaler | None = None,
+                    center_optimizer: torch.optim.Optimizer | None = None,
+                    show_progress: bool = True,
+                    on_batch: Callable[[dict], None] | None = None) -> dict[str, float]:
+    """Train `model` for one pass over `loader` (batches as `dali_pipes.ReIDLoader` yields them:
+    "images" (B, 3, H, W) float, "labels" (B,) int64).
+
+    `model` returns (cls_score, global_feat) in train mode; `loss_fn(cls_score, global_feat,
+    labels)` returns (total, parts) like `trainer.losses.ReIDLoss`. `scaler`: a GradScaler
+    (enabled = AMP with float16 autocast on CUDA). Under DDP the returned figures are over all
+    ranks. Synchronizes the device once per step (to read the loss).
+
+    Returns: "loss", "ce", "triplet", "center" (means per batch), "acc" (ID accuracy),
+    "img_s" (images/s, all ranks), "data_wait" (share of the epoch spent waiting for data),
+    "seconds".
+    """
+    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
+    amp = scaler.is_enabled()
+    model.train()
+    sums = torch.zeros(len(SUMMED), dtype=torch.float64)
+    wait = 0.0
+    start = time.perf_counter()
+    bar = tqdm(total=len(loader), desc=f"epoch {epoch}", disable=not show_progress,
+               dynamic_ncols=True, mininterval=1.0, leave=True)
+    it = iter(loader)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            break
+        wait += time.perf_counter() - t0
+        if on_batch is not None:
+            on_batch(batch)
+        images = batch["images"].to(device, non_blocking=True)
+        labels = batch["labels"].to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        if center_optimizer is not None:
+            center_optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            cls_score, global_feat = model(images)
+            loss, parts = loss_fn(cls_score, global_feat, labels)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        if center_optimizer is not None:
+            _center_step(loss_fn, center_optimizer, scaler, loss_fn.weights["center"])
+        scaler.update()
+
+        zero = loss.new_zeros(())
+        step = torch.stack([loss.detach().float(), *(parts.get(k, zero).float() for k in SUMMED[1:4]),
+                            (cls_score.argmax(1) == labels).sum().float(), zero + len(labels), zero + 1])
+        sums += step.double().cpu()  # the one device sync per step
+        elapsed = time.perf_counter() - start
+        bar.update(1)
+        bar.set_postfix(loss=f"{sums[0] / sums[6]:.3f}", img_s=f"{sums[5] / elapsed:.0f}",
+                        wait=f"{wait / elapsed:.0%}", refresh=False)
+    bar.close()
+    seconds = time.perf_counter() - start
+    all_reduce_sum(sums)
+    times = all_reduce_sum(torch.tensor([wait, seconds], dtype=torch.float64))
+    n = max(float(sums[6]), 1.0)
+    out = {key: float(sums[i]) / n for i, key in enumerate(SUMMED[:4])}
+    out.update(acc=float(sums[4] / max(float(sums[5]), 1.0)), img_s=float(sums[5]) / max(seconds, 1e-9),
+               data_wait=float(times[0] / max(float(times[1]), 1e-9)), seconds=seconds)
+    return out

@@ -1,0 +1,174 @@
+"""Train and evaluate one variant of a run (part of the CLI: turns the `Config` into the plain
+keyword arguments of the loader, model, losses and optimizer, then runs the epoch loop with
+evaluation, logging and checkpoints)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from dali_pipes import EvalLoader, ReIDLoader
+from kernels import AugmentConfig
+from trainer.checkpoint import Checkpointer, rng_state, set_rng_state
+from trainer.config import Config
+from trainer.distributed import DistInfo, barrier, gather_objects
+from trainer.engine import train_one_epoch
+from trainer.features import evaluate_features, extract_features
+from trainer.losses import ReIDLoss
+from trainer.metrics_log import MetricsLog
+from trainer.model import ReIDModel, build_model
+from trainer.optim import WarmupMultiStepLR, make_optimizer
+
+log = logging.getLogger("trainer")
+RERANK = (20, 6, 0.3)  # k1, k2, lambda (Zhong et al. 2017; BoT)
+TRAIN_COLUMNS = ("train.loss", "train.ce", "train.triplet", "train.center", "train.acc", "train.lr",
+                 "train.img_s", "train.data_wait", "train.seconds")
+EVAL_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+
+
+def make_eval_sets(cfg: Config, loader_device: str, robustness: Path | None) -> dict:
+    """{"test": (query, gallery)} EvalLoaders, plus "robust" on the background-swapped set."""
+    def pair(manifest) -> tuple:
+        return tuple(EvalLoader(str(manifest), split=split, batch_size=cfg.loader.eval_batch_size,
+                                size=tuple(cfg.data.size), device=loader_device, letterbox=cfg.data.letterbox,
+                                num_threads=cfg.loader.num_threads) for split in ("query", "gallery"))
+    sets = {"test": pair(cfg.data.manifest)}
+    if robustness is not None:
+        sets["robust"] = pair(robustness)
+    return sets
+
+
+def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device, cfg: Config) -> dict:
+    """Metrics as fractions: rank1/5/10, mAP, mINP on "test"; "robust_*" on the swapped set."""
+    out = {}
+    for name, (query, gallery) in eval_sets.items():
+        qf, qp, qc = extract_features(model, query, device, flip=cfg.eval.flip)
+        gf, gp, gc = extract_features(model, gallery, device, flip=cfg.eval.flip)
+        r = evaluate_features(qf, qp, qc, gf, gp, gc, rerank_k=RERANK if cfg.eval.rerank else None,
+                              max_rank=cfg.eval.max_rank)
+        values = dict(zip(EVAL_KEYS, (r["cmc"][0], r["cmc"][4], r["cmc"][9], r["mAP"], r["mINP"])))
+        prefix = "" if name == "test" else f"{name}_"
+        out.update({prefix + k: float(v) for k, v in values.items()})
+    return out
+
+
+def make_model(cfg: Config, num_classes: int) -> ReIDModel:
+    return build_model(cfg.model.name, num_classes, last_stride=cfg.model.last_stride,
+                       pretrained=cfg.model.pretrained, weights_path=cfg.model.weights)
+
+
+def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str) -> ReIDLoader:
+    augment = None
+    if p > 0:
+        fields = {k: v for k, v in asdict(cfg.augment).items() if k != "p"}
+        augment = AugmentConfig(p=p, seed=cfg.train.seed, **fields)
+    return ReIDLoader(cfg.data.manifest, split="train", batch_size=cfg.loader.batch_p * cfg.loader.batch_k,
+                      num_instances=cfg.loader.batch_k, size=tuple(cfg.data.size), augment=augment,
+                      device=loader_device, shard_id=info.rank, num_shards=info.world_size,
+                      seed=cfg.train.seed, num_threads=cfg.loader.num_threads, letterbox=cfg.data.letterbox,
+                      flip=cfg.loader.flip, pad=cfg.loader.pad, erasing=cfg.loader.erasing)
+
+
+def _restore(state: dict, info: DistInfo, parts: dict) -> None:
+    """Load every part's state; the loader and RNG state are this rank's own."""
+    if len(state["ranks"]) != info.world_size:
+        raise RuntimeError(f"checkpoint was written by {len(state['ranks'])} rank(s), this run has "
+                           f"{info.world_size}; resume with the same number of processes")
+    mine = state["ranks"][info.rank]
+    for key, obj in parts.items():
+        if obj is not None:
+            obj.load_state_dict(mine["loader"] if key == "loader" else state[key])
+    set_rng_state(mine["rng"])
+
+
+def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_device: str) -> dict:
+    """The training loader, model, loss and optimizers of one variant, seeded by `train.seed`."""
+    loader = _train_loader(cfg, p, info, loader_device)
+    torch.manual_seed(cfg.train.seed)
+    model = make_model(cfg, loader.num_classes).to(device)
+    lc, oc = cfg.loss, cfg.optim
+    loss_fn = ReIDLoss(loader.num_classes, model.feat_dim, ce_weight=lc.ce_weight, label_smooth=lc.label_smooth,
+                       triplet_weight=lc.triplet_weight, margin=lc.triplet_margin, soft_margin=lc.soft_margin,
+                       center_weight=lc.center_weight,
+                       generator=torch.Generator().manual_seed(cfg.train.seed)).to(device)
+    optimizer = make_optimizer(model, oc.lr, oc.weight_decay, oc.bias_lr_factor, oc.weight_decay_bias)
+    return {"model": model, "loss": loss_fn, "optimizer": optimizer,
+            "scheduler": WarmupMultiStepLR(optimizer, oc.milestones, oc.gamma, oc.warmup_factor, oc.warmup_epochs),
+            "center_optimizer": torch.optim.SGD(loss_fn.center.parameters(), lr=lc.center_lr)
+            if loss_fn.center is not None else None,
+            "scaler": torch.amp.GradScaler(device.type, enabled=cfg.train.amp and device.type == "cuda"),
+            "loader": loader}
+
+
+def _eval_due(cfg: Config, epoch: int) -> bool:
+    """Evaluate after `epoch` (1-based)? Every `eval_every` epochs and after the last."""
+    every = cfg.train.eval_every
+    return epoch == cfg.train.epochs or bool(every and epoch % every == 0)
+
+
+def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.device, loader_device: str,
+        eval_sets: dict | None, resume: bool = False) -> dict:
+    """Train with augmentation probability `p` in `folder`; returns the final eval metrics
+    (on rank 0; {} elsewhere). With `resume`, continue from `folder/checkpoints/latest.pt`."""
+    ckpt = Checkpointer(folder / "checkpoints", keep=cfg.train.keep_checkpoints)
+    state = ckpt.load_latest() if resume else None
+    if state is not None and state["epoch"] >= cfg.train.epochs and state.get("metrics"):
+        log.info("%s: already trained for %d epochs", folder.name, state["epoch"])
+        return state["metrics"] if info.is_main else {}
+    parts = _build(cfg, p, info, device, loader_device)
+    model, loader, optimizer = parts["model"], parts["loader"], parts["optimizer"]
+    start, metrics = 0, {}
+    if state is not None:
+        _restore(state, info, parts)
+        start, metrics = state["epoch"], state.get("metrics", {})
+        log.info("%s: resumed after epoch %d", folder.name, start)
+    net = DistributedDataParallel(model, find_unused_parameters=cfg.loss.ce_weight == 0) if info.enabled else model
+    columns = ("epoch",) + TRAIN_COLUMNS + tuple(f"eval.{k}" for k in EVAL_KEYS) + \
+        tuple(f"eval.robust_{k}" for k in EVAL_KEYS)
+    metrics_log = MetricsLog(folder, columns, resume_epoch=start if state else None) if info.is_main else None
+    seen: list[np.ndarray] = []
+    on_batch = (lambda b: seen.append(b["indices"].cpu().numpy())) if cfg.train.record_indices else None
+    try:
+        for epoch in range(start + 1, cfg.train.epochs + 1):  # 1-based
+            loader.set_epoch(epoch - 1)
+            lr = optimizer.param_groups[0]["lr"]
+            stats = train_one_epoch(net, loader, parts["loss"], optimizer, device=device, epoch=epoch,
+                                    scaler=parts["scaler"], center_optimizer=parts["center_optimizer"],
+                                    show_progress=info.is_main, on_batch=on_batch)
+            parts["scheduler"].step()
+            if seen:
+                (folder / "indices").mkdir(exist_ok=True)
+                np.save(folder / "indices" / f"rank{info.rank}-epoch{epoch:03d}.npy", np.concatenate(seen))
+                seen.clear()
+            row = {f"train.{k}": v for k, v in stats.items()} | {"train.lr": lr}
+            if info.is_main and eval_sets is not None and _eval_due(cfg, epoch):
+                metrics = evaluate_model(model, eval_sets, device, cfg)
+                row |= {f"eval.{k}": v for k, v in metrics.items()}
+            barrier()
+            _save(ckpt, parts, epoch, metrics, info)
+            if metrics_log is not None:
+                metrics_log.log(epoch, row)
+                shown = " ".join(f"{k} {100 * row[f'eval.{k}']:.1f}" for k in ("rank1", "mAP", "mINP", "robust_mAP")
+                                 if f"eval.{k}" in row)
+                log.info("%s epoch %d/%d: loss %.4f acc %.3f lr %.2e %.0f img/s data-wait %.0f%% %s",
+                         folder.name, epoch, cfg.train.epochs, stats["loss"], stats["acc"], lr,
+                         stats["img_s"], 100 * stats["data_wait"], shown)
+    finally:
+        if metrics_log is not None:
+            metrics_log.close()
+    if info.is_main and not metrics and eval_sets is not None:
+        metrics = evaluate_model(model, eval_sets, device, cfg)
+    return metrics if info.is_main else {}
+
+
+def _save(ckpt: Checkpointer, parts: dict, epoch: int, metrics: dict, info: DistInfo) -> None:
+    """Gather every rank's loader and RNG state; rank 0 writes the checkpoint atomically."""
+    ranks = gather_objects({"loader": parts["loader"].state_dict(), "rng": rng_state()})
+    if info.is_main:
+        state = {k: v.state_dict() for k, v in parts.items() if v is not None and k != "loader"}
+        ckpt.save(state | {"epoch": epoch, "metrics": metrics, "ranks": ranks}, epoch)
+    barrier()

@@ -1,0 +1,84 @@
+"""Checks of a validated config against this machine and the data, run before any training.
+
+Part of the CLI (it reads the `Config`). Each problem is one line starting with the key path,
+like `trainer.config`'s. `check_machine` runs first; `check_data` needs the manifest to exist
+(the synthetic world is generated in between).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from dali_pipes.manifest import ManifestError, read_manifest
+from trainer.config import Config
+
+
+def resolve_devices(cfg: Config) -> tuple[torch.device, str]:
+    """(model device, loader device "cpu" | "gpu") with "auto" resolved; local GPU under torchrun."""
+    cuda = torch.cuda.is_available()
+    model = cfg.train.device if cfg.train.device != "auto" else ("cuda" if cuda else "cpu")
+    loader = cfg.loader.device if cfg.loader.device != "auto" else ("gpu" if model == "cuda" else "cpu")
+    if model == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))), loader
+    return torch.device("cpu"), loader
+
+
+def robustness_manifest(cfg: Config) -> Path | None:
+    """The background-swapped test manifest to score, if any ("auto": robustness.csv beside)."""
+    value = cfg.data.robustness_manifest
+    if value == "auto":
+        auto = Path(cfg.data.manifest).parent / "robustness.csv"
+        return auto if auto.is_file() else None
+    return Path(value) if value else None
+
+
+def check_machine(cfg: Config) -> list[str]:
+    """Problems of devices, weights files and paths that need no manifest content."""
+    problems = []
+    cuda = torch.cuda.is_available()
+    if cfg.train.device == "cuda" and not cuda:
+        problems.append("train.device: cuda requested but no CUDA device is available; allowed here: auto, cpu")
+    if cfg.loader.device == "gpu" and not cuda:
+        problems.append("loader.device: gpu requested but no CUDA device is available; allowed here: auto, cpu")
+    model_device, loader_device = resolve_devices(cfg)
+    if loader_device == "gpu" and model_device.type != "cuda":
+        problems.append("loader.device: gpu needs the model on CUDA (train.device: auto or cuda)")
+    if loader_device == "gpu" and cfg.augment.p > 0 and cfg.augment.inpaint == "telea":
+        problems.append("augment.inpaint: telea exists on the numpy backend only; "
+                        "use loader.device: cpu or inpaint: pullpush")
+    if cfg.model.pretrained == "imagenet" and cfg.model.weights and not os.path.isfile(cfg.model.weights):
+        problems.append(f"model.weights: {cfg.model.weights!r} not found; pretrained: imagenet loads a local "
+                        f"torchvision ResNet state dict (nothing is downloaded), or use pretrained: none")
+    if not os.path.isfile(cfg.data.manifest) and cfg.data.synthetic is None:
+        problems.append(f"data.manifest: {cfg.data.manifest!r} not found; set data.synthetic to generate "
+                        f"the synthetic world there, or write it with a prepare importer")
+    value = cfg.data.robustness_manifest
+    if value not in (None, "", "auto") and not os.path.isfile(value):
+        problems.append(f"data.robustness_manifest: {value!r} not found; allowed: a manifest path, auto, null")
+    return problems
+
+
+def check_data(cfg: Config, world_size: int = 1) -> list[str]:
+    """Problems of the manifest's content for this config (P x K, splits, masks)."""
+    try:
+        samples = read_manifest(cfg.data.manifest)
+    except ManifestError as e:
+        return [f"data.manifest: {e}"]
+    by_split: dict[str, list] = {"train": [], "query": [], "gallery": []}
+    for s in samples:
+        by_split[s.split].append(s)
+    problems = [f"data.manifest: {cfg.data.manifest!r} has no {split!r} rows"
+                for split, rows in by_split.items() if not rows]
+    ids = len({s.pid for s in by_split["train"]})
+    needed = cfg.loader.batch_p * world_size
+    if by_split["train"] and needed > ids:
+        problems.append(f"loader.batch_p: P={cfg.loader.batch_p} identities per batch x {world_size} rank(s) "
+                        f"needs {needed} training identities, {cfg.data.manifest!r} has {ids}; "
+                        f"allowed: 1..{ids // world_size}")
+    unmasked = [s.row for s in by_split["train"] if not s.mask]
+    if cfg.augment.p > 0 and unmasked:
+        problems.append(f"augment.p: {cfg.augment.p} > 0 needs a mask on every training row; "
+                        f"{len(unmasked)} have none (first: row {unmasked[0]} of {cfg.data.manifest!r})")
+    return problems

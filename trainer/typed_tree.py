@@ -1,0 +1,124 @@
+"""Frozen dataclass trees built from plain mappings (parsed YAML), with every problem reported.
+
+Fields declare their checks in metadata via `option(default, help, ge=, gt=, le=, lt=, odd=)`;
+nested sections use `section(cls)`. Supported annotations: bool, int, float, str, Literal[...],
+tuple[T, ...] / tuple[T, T], nested dataclasses and `X | None`. `build` collects *every*
+problem as "key.path: what is wrong; what is allowed" instead of stopping at the first.
+"""
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import MISSING, field, fields, is_dataclass
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """An unusable config; `problems` holds one line per problem (key path first)."""
+
+    def __init__(self, problems: list[str], source: str = "config"):
+        self.problems = list(problems)
+        super().__init__(f"invalid {source}:\n  " + "\n  ".join(self.problems))
+
+
+def option(default: Any, help: str = "", **checks: Any) -> Any:
+    """A config field with a help text and range checks (ge, gt, le, lt, odd)."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults (the tree is frozen)")
+    return field(default=default, metadata={"help": help, **checks})
+
+
+def section(cls: type) -> Any:
+    """A nested config section, defaulting to `cls()`."""
+    return field(default_factory=cls, metadata={"help": cls.__doc__ or ""})
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    if is_dataclass(tp):
+        return "a mapping"
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        n = "" if args[-1] is Ellipsis else f" {len(args)}"
+        return f"a list of{n} " + {int: "integers", float: "numbers"}.get(args[0], str(args[0]))
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, path: str, problems: list[str]) -> Any:
+    """Check `value` against annotation `tp`; returns the typed value or None after a problem."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(value, args[0], path, problems)
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            problems.append(f"{path}: expected a mapping, got {value!r}")
+            return None
+        return build(tp, value, path + ".", problems)
+    ok = True
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            near = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            problems.append(f"{path}: got {value!r}{hint} allowed: {', '.join(map(str, allowed))}")
+            return None
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or (args[-1] is not Ellipsis and len(value) != len(args)):
+            problems.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
+            return None
+        items = [_convert(v, args[0], f"{path}[{i}]", problems) for i, v in enumerate(value)]
+        return tuple(items)
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    if not ok:
+        problems.append(f"{path}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+        return None
+    return value
+
+
+def _check_range(value: Any, meta: dict, path: str, problems: list[str]) -> None:
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        for key, test, word in (("ge", v.__ge__, ">="), ("gt", v.__gt__, ">"),
+                                ("le", v.__le__, "<="), ("lt", v.__lt__, "<")):
+            if key in meta and not test(meta[key]):
+                problems.append(f"{path}: must be {word} {meta[key]}, got {v}")
+        if meta.get("odd") and v % 2 == 0:
+            problems.append(f"{path}: must be odd, got {v}")
+
+
+def build(cls: type, raw: dict, prefix: str, problems: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    for key in raw:
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            problems.append(f"{prefix}{key}: unknown key{hint} allowed: {', '.join(names)}")
+    kwargs = {}
+    for f in fields(cls):
+        path = prefix + f.name
+        if f.name not in raw:
+            kwargs[f.name] = f.default if f.default is not MISSING else f.default_factory()
+            continue
+        value = _convert(raw[f.name], hints[f.name], path, problems)
+        if value is None and raw[f.name] is not None:
+            value = f.default if f.default is not MISSING else f.default_factory()
+        elif value is not None:
+            _check_range(value, f.metadata, path, problems)
+        kwargs[f.name] = value
+    return cls(**kwargs)
