@@ -205,7 +205,7 @@ class EndlessShuffle(Sampler):
 
 
 def _single_threaded_opencv(_worker_id: int) -> None:
-    cv2.setNumThreads(0)
+    cv2.setNumThreads(0)  # 0: no thread pool at all (a 1-thread pool can abort the worker at exit)
 
 
 def authors_loader(samples: Sequence[Sample], size: tuple[int, int], batch_size: int, workers: int,
