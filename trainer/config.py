@@ -30,7 +30,7 @@ class SyntheticConfig:
     or made with other parameters."""
 
     train_ids: int = option(100, "training identities", ge=2)
-    test_ids: int = option(50, "query/gallery identities", ge=1)
+    test_ids: int = option(50, "query/gallery identities", ge=2)
     images_per_id: int = option(12, "images per identity", ge=2)
     height: int = option(128, "image height in pixels", ge=32)
     width: int = option(64, "image width in pixels", ge=16)
