@@ -18,7 +18,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from dali_pipes.manifest import Problem, Sample, parse_manifest
+from dali_pipes.manifest import Problem, Sample, parse_manifest, summarize
 
 _JPEG_EOI = b"\xff\xd9"
 
@@ -97,17 +97,6 @@ def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None,
     if {"query", "gallery"} <= wanted:
         problems.extend(_check_query_matches(path, samples))
     return sorted(problems, key=lambda p: p.row)
-
-
-def summarize(samples: list[Sample]) -> str:
-    """One line: ids / images / cameras per split."""
-    parts = []
-    for split in ("train", "query", "gallery"):
-        rows = [s for s in samples if s.split == split]
-        if rows:
-            parts.append(f"{split}: {len({s.pid for s in rows})} ids, {len(rows)} images, "
-                         f"{len({s.camid for s in rows})} cameras")
-    return "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:

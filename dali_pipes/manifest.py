@@ -150,3 +150,14 @@ def write_manifest(path: str | os.PathLike, samples: Iterable[Sample], extra_col
             writer.writerow([rel(s.image), rel(s.mask), s.pid, s.camid, s.viewpoint, s.split]
                             + [s.extra.get(c, "") for c in extra_columns])
     os.replace(tmp, path)
+
+
+def summarize(samples: Iterable[Sample]) -> str:
+    """One line: ids / images / cameras per split (an empty split shows as 0, so it stands out)."""
+    samples = list(samples)
+    parts = []
+    for split in SPLITS:
+        rows = [s for s in samples if s.split == split]
+        parts.append(f"{split}: {len({s.pid for s in rows})} ids, {len(rows)} images, "
+                     f"{len({s.camid for s in rows})} cameras")
+    return "; ".join(parts)

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
-from dali_pipes.manifest import COLUMNS, SPLITS, Sample, write_manifest
+from dali_pipes.manifest import COLUMNS, Sample, summarize, write_manifest
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -96,16 +96,6 @@ def extra_columns(manifest: str) -> list[str]:
     return [c.strip() for c in header if c.strip() not in COLUMNS]
 
 
-def describe(samples: list[Sample]) -> str:
-    """One line: ids / images / cameras per split."""
-    parts = []
-    for split in SPLITS:
-        rows = [s for s in samples if s.split == split]
-        parts.append(f"{split}: {len({s.pid for s in rows})} ids, {len(rows)} images, "
-                     f"{len({s.camid for s in rows})} cameras")
-    return "; ".join(parts)
-
-
 def run_importer(argv: list[str] | None, prog: str, doc: str,
                  load: Callable[[argparse.Namespace], ImportResult],
                  add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
@@ -139,7 +129,7 @@ def run_importer(argv: list[str] | None, prog: str, doc: str,
         return 2
     write_manifest(args.out, samples)
     dropped = "".join(f"; dropped {n} {why}" for why, n in sorted(result.dropped.items()))
-    print(f"wrote {args.out}: {describe(samples)}{dropped}")
+    print(f"wrote {args.out}: {summarize(samples)}{dropped}")
     unmasked = sum(1 for s in samples if s.split == "train" and not s.mask)
     if unmasked:
         print(f"warning: {unmasked} train rows have no mask; the augmentation needs them: run "

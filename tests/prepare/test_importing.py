@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from dali_pipes.manifest import Sample
-from prepare.importing import DatasetError, describe, image_root, mask_path, require_paths
+from dali_pipes.manifest import Sample, summarize
+from prepare.importing import DatasetError, image_root, mask_path, require_paths
 
 
 def sample(image, split="train", pid=1, camid=0):
@@ -31,8 +31,8 @@ def test_require_paths_names_the_missing_one(tmp_path):
         require_paths(str(tmp_path / "nope"), "X", ["a"])
 
 
-def test_describe_counts_ids_images_cameras_per_split():
+def test_summary_counts_ids_images_cameras_per_split():
     samples = [sample("/a", pid=1, camid=0), sample("/b", pid=1, camid=2), sample("/c", pid=4, camid=2),
                sample("/d", "query", pid=4, camid=1)]
-    assert describe(samples) == ("train: 2 ids, 3 images, 2 cameras; query: 1 ids, 1 images, 1 cameras; "
+    assert summarize(samples) == ("train: 2 ids, 3 images, 2 cameras; query: 1 ids, 1 images, 1 cameras; "
                                  "gallery: 0 ids, 0 images, 0 cameras")
