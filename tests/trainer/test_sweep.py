@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from trainer import sweep as sw
+from trainer import sweep_report as rep
 from trainer.config import ConfigError, load_config
 
 ROIS = ["full", "upper", "lower"]
@@ -90,7 +91,7 @@ class FakeRun:
         FakeRun.calls.append(cmd)
         sets = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--set")
         p, seed = float(sets["augment.p"]), int(sets["train.seed"])
-        metrics = {k: 0.3 + 0.2 * p * (1 - p) + 0.01 * seed for k in sw.METRICS}
+        metrics = {k: 0.3 + 0.2 * p * (1 - p) + 0.01 * seed for k in rep.METRICS}
         folder = Path(sets["output.dir"]) / f"{sets['name']}-20260101-000000"
         folder.mkdir(parents=True, exist_ok=True)
         variant = "attention" if p > 0 else "baseline"
@@ -130,12 +131,12 @@ def test_finished_runs_are_skipped_and_unfinished_ones_resumed(tmp_path, monkeyp
 def _rows(values: dict[tuple[str, float], list[float]]) -> list[dict]:
     """Fake results: every metric of a run equal to the given value."""
     return [{"run_id": f"{roi}-{p}-{seed}", "roi": roi, "p": p, "seed": seed,
-             **{k: v for k in sw.METRICS}, "minutes": 1.0, "run_dir": "x"}
+             **{k: v for k in rep.METRICS}, "minutes": 1.0, "run_dir": "x"}
             for (roi, p), vs in values.items() for seed, v in enumerate(vs)]
 
 
 def test_mean_and_spread_against_hand_computed_values():
-    cells = sw.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56, 0.53],
+    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56, 0.53],
                                 ("upper", 0.5): [0.40]}))
     base, full, upper = cells
     assert (base.roi, full.roi, upper.roi) == ("none", "full", "upper")
@@ -148,25 +149,25 @@ def test_mean_and_spread_against_hand_computed_values():
 
 
 def test_paired_counts_seeds_beating_the_same_seed_baseline():
-    base, cell = sw.summarize(_rows({("none", 0.0): [0.30, 0.40, 0.20], ("full", 0.3): [0.35, 0.38]}))
-    assert sw.paired(cell, base, "mAP") == (1, 2)                # seed 0: 0.35 > 0.30; seed 1: 0.38 < 0.40
+    base, cell = rep.summarize(_rows({("none", 0.0): [0.30, 0.40, 0.20], ("full", 0.3): [0.35, 0.38]}))
+    assert rep.paired(cell, base, "mAP") == (1, 2)                # seed 0: 0.35 > 0.30; seed 1: 0.38 < 0.40
 
 
 def test_clear_only_beyond_twice_the_spread_and_with_every_seed_apart():
-    base, big, small, overlap = sw.summarize(_rows({
+    base, big, small, overlap = rep.summarize(_rows({
         ("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
         ("full", 0.5): [0.35, 0.36], ("full", 0.7): [0.33, 0.45]}))
-    assert sw.compare(big, base, "mAP") == (pytest.approx(0.21), True)
-    assert sw.compare(small, base, "mAP")[1] is False             # +0.035 < 2 * 0.028
-    assert sw.compare(overlap, base, "mAP")[1] is False           # 0.33 < 0.34: seeds overlap
+    assert rep.compare(big, base, "mAP") == (pytest.approx(0.21), True)
+    assert rep.compare(small, base, "mAP")[1] is False             # +0.035 < 2 * 0.028
+    assert rep.compare(overlap, base, "mAP")[1] is False           # 0.33 < 0.34: seeds overlap
 
 
 def test_report_and_figure_are_written(tmp_path):
     sweep = sw.load_sweep(_write_sweep(tmp_path))
-    cells = sw.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
+    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
                                 ("full", 0.7): [0.33, 0.36], ("upper", 0.3): [0.31, 0.35]}))
     report = tmp_path / "out" / "report.md"
-    sw.write_report(sweep, cells, 32, report)
+    rep.write_report(sweep, cells, 32, report)
     text = report.read_text()
     assert "| baseline | 0 | 0,1 | 32.0 ± 2.8 |" in text
     assert "| full | 0.3 | 0,1 | 53.0 ± 4.2 |" in text and "+21.0 (clear)" in text
@@ -176,10 +177,10 @@ def test_report_and_figure_are_written(tmp_path):
     assert "test mAP, upper body: best p = 0.3" in text and "not clearly larger than" in text
     assert "inside the paper's best range" in text and "## Notes" not in text
     (report.parent / "notes.md").write_text("The world is too easy.\n")
-    sw.write_report(sweep, cells, 32, report)
+    rep.write_report(sweep, cells, 32, report)
     assert "## Notes\n\nThe world is too easy.\n" in report.read_text()
     figure = tmp_path / "out" / "fig3.png"
-    sw.write_figure(cells, figure)
+    rep.write_figure(cells, figure)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image
     height, width, _ = matplotlib.image.imread(figure).shape
