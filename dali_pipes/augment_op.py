@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from kernels.arrays import array_module
+
 
 class AugmentOp:
     """Wraps a `kernels.AttentionAugment` as a callable for `fn.python_function(..., batch_processing=True, num_outputs=3)`.
@@ -22,7 +24,7 @@ class AugmentOp:
         self.augment, self.keys = augment, keys
 
     def __call__(self, images, masks, pids, viewpoints):
-        xp = _module_of(images[0])
+        xp = array_module(images[0])
         epoch, positions = self.keys.popleft()
         out = self.augment(xp.stack(images), xp.stack(masks)[..., 0], xp.stack(pids), xp.stack(viewpoints),
                            epoch=epoch, index=positions)
@@ -33,10 +35,3 @@ def _samples(batch) -> list:
     """Split a batched array into per-sample arrays (0-d arrays for scalars, as DALI wants)."""
     return [batch[i, ...] for i in range(len(batch))]
 
-
-def _module_of(array):
-    if type(array).__module__.startswith("cupy"):
-        import cupy
-        return cupy
-    import numpy
-    return numpy
