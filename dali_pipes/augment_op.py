@@ -15,18 +15,20 @@ from kernels.arrays import array_module
 class AugmentOp:
     """Wraps a `kernels.AttentionAugment` as a callable for `fn.python_function(..., batch_processing=True, num_outputs=3)`.
 
-    Inputs (per-sample lists): images (H, W, 3) uint8, masks (H, W, 1) uint8 {0, 1},
-    pids () int64, viewpoints () int64. Outputs: images (H, W, 3) uint8, swapped () uint8,
-    donor_pids () int64.
+    Inputs (per-sample lists): images (H, W, 3) uint8, masks (H, W, 1) uint8 {0, 1} -- or,
+    with a `MaskBank`, the sample indices () int64 to gather them by -- pids () int64,
+    viewpoints () int64. Outputs: images (H, W, 3) uint8, swapped () uint8, donor_pids () int64.
     """
 
-    def __init__(self, augment, keys: deque):
-        self.augment, self.keys = augment, keys
+    def __init__(self, augment, keys: deque, bank=None):
+        self.augment, self.keys, self.bank = augment, keys, bank
 
-    def __call__(self, images, masks, pids, viewpoints):
+    def __call__(self, images, masks_or_indices, pids, viewpoints):
         xp = array_module(images[0])
         epoch, positions = self.keys.popleft()
-        out = self.augment(xp.stack(images), xp.stack(masks)[..., 0], xp.stack(pids), xp.stack(viewpoints),
+        stacked = xp.stack(masks_or_indices)
+        masks = stacked[..., 0] if self.bank is None else self.bank.gather(stacked)
+        out = self.augment(xp.stack(images), masks, xp.stack(pids), xp.stack(viewpoints),
                            epoch=epoch, index=positions)
         return _samples(out.images), _samples(out.swapped.astype(xp.uint8)), _samples(out.donor_pids)
 

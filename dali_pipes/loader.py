@@ -9,14 +9,18 @@ import numpy as np
 import torch
 from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
+from dali_pipes import torch_augs
 from dali_pipes.augment_op import AugmentOp
 from dali_pipes.check import check_manifest
 from dali_pipes.manifest import ManifestError, Sample, read_manifest
+from dali_pipes.mask_bank import MaskBank
 from dali_pipes.pipeline import eval_pipeline, train_pipeline
 from dali_pipes.sampler import PKSampler
 from dali_pipes.sources import BotOptions, EvalSource, TrainSource
 
 DEVICES = ("cpu", "gpu", "auto")
+AUGMENT_IN = ("pipeline", "iterator")
+MASK_SOURCES = ("png", "bank")
 
 
 def resolve_device(device: str) -> int | None:
@@ -78,6 +82,14 @@ class ReIDLoader:
         swapped     (B,) bool
         masks       (B, H, W, 1) uint8 {0, 1}, after the same flip/crop (return_masks=True only)
 
+    Where the work runs (the batches are the same either way; the defaults were measured
+    faster, see `benchmarks/results/README.md`): `augment_in="pipeline"` runs the
+    augmentation inside the DALI graph (`fn.python_function` on DALI's stream), "iterator"
+    runs it and the BoT tail (`dali_pipes.torch_augs`) on the iterator's output on torch's
+    current stream. `mask_source="bank"` decodes the training masks once, at construction,
+    into a bit-packed `MaskBank` (copied to the GPU in GPU mode) gathered by sample index;
+    "png" decodes every batch's PNG masks.
+
     The manifest's training rows are checked (files decode, masks fit) before anything runs:
     bad input raises `ManifestError` naming every bad row.
     """
@@ -86,7 +98,12 @@ class ReIDLoader:
                  num_instances: int = 4, size: tuple[int, int] = (256, 128), augment=None,
                  device: str = "gpu", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
                  num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
-                 erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2):
+                 erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2,
+                 augment_in: str = "pipeline", mask_source: str = "bank"):
+        if augment_in not in AUGMENT_IN:
+            raise ValueError(f"augment_in must be one of {list(AUGMENT_IN)}, got {augment_in!r}")
+        if mask_source not in MASK_SOURCES:
+            raise ValueError(f"mask_source must be one of {list(MASK_SOURCES)}, got {mask_source!r}")
         if batch_size % num_instances:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of num_instances ({num_instances})")
         for name, value in (("flip", flip), ("erasing", erasing)):
@@ -102,22 +119,29 @@ class ReIDLoader:
         sampler = PKSampler(pids, batch_size // num_instances, num_instances, seed=seed,
                             shard_id=shard_id, num_shards=num_shards)
         self.size = tuple(size)
+        self._return_masks = return_masks
         augmenting = augment is not None and augment.p > 0
+        self._bank = None
+        if augmenting and mask_source == "bank":
+            self._bank = MaskBank.build(self.samples, self.size, letterbox=letterbox, num_threads=num_threads)
         self._source = TrainSource(self.samples, labels, sampler, self.size, BotOptions(flip, pad, erasing),
-                                   with_masks=augmenting or return_masks)
+                                   with_masks=(augmenting and self._bank is None) or return_masks,
+                                   with_keys=augmenting)
+        in_graph = augment_in == "pipeline"
+        self._augment = None
 
         def build():
-            op = None
-            if augmenting:
-                from kernels import AttentionAugment
-                backend = "numpy" if self.device_id is None else "cupy"
-                op = AugmentOp(AttentionAugment(augment, backend=backend), self._source.keys)
             self._source.keys.clear()
+            if augmenting:  # a fresh pipeline starts with a fresh donor bank
+                from kernels import AttentionAugment
+                self._augment = AttentionAugment(augment, backend="numpy" if self.device_id is None else "cupy")
+            op = AugmentOp(self._augment, self._source.keys, self._bank) if in_graph and self._augment else None
             return train_pipeline(self._source, batch_size=batch_size, size=self.size, augment_op=op,
                                   device_id=self.device_id, num_threads=num_threads, seed=seed,
-                                  letterbox=letterbox, return_masks=return_masks, prefetch=prefetch)
+                                  letterbox=letterbox, bot=in_graph, return_masks=return_masks, prefetch=prefetch)
 
         self._epochs = _DaliEpochs(build)
+        self._after_iterator = None if in_graph else self._augment_and_finish
         self._lengths: dict[int, int] = {}
         self.epoch = 0
 
@@ -149,9 +173,32 @@ class ReIDLoader:
             self._source.epoch = epoch
 
         for batch in self._epochs.epoch(start):
+            if self._after_iterator is not None:
+                batch = self._after_iterator(batch)
             batch["swapped"] = batch["swapped"].bool()
             yield batch
         self.epoch = epoch + 1
+
+    def _augment_and_finish(self, batch: dict) -> dict:
+        """`augment_in="iterator"`: the augmentation and the BoT tail on torch's current stream."""
+        images, masks = batch.pop("images"), batch.pop("masks", None)
+        if self._augment is None:
+            batch["swapped"] = torch.zeros_like(batch["pids"], dtype=torch.bool)
+            batch["donor_pids"] = torch.full_like(batch["pids"], -1)
+        else:
+            epoch, positions = self._source.keys.popleft()
+            if self._bank is None:
+                person = masks[..., 0]
+            else:
+                person = self._bank.gather(batch["indices"].to(images.device))
+            out = self._augment(images, person, batch["pids"], batch["viewpoints"], epoch=epoch, index=positions)
+            images, batch["swapped"], batch["donor_pids"] = out.images, out.swapped, out.donor_pids
+        flip, anchor = batch.pop("flip"), batch.pop("crop_anchor")
+        images = torch_augs.normalize(torch_augs.flip_and_crop(images, flip, anchor, self.size))
+        batch["images"] = torch_augs.erase(images, batch.pop("erase_anchor"), batch.pop("erase_shape"))
+        if self._return_masks:
+            batch["masks"] = torch_augs.flip_and_crop(masks, flip, anchor, self.size)
+        return batch
 
     def state_dict(self) -> dict:
         s = self._source.sampler

@@ -3,7 +3,8 @@
 Read top to bottom: source -> decode -> resize -> attention augmentation -> flip ->
 pad + crop -> normalize -> erase. The same graph runs on the GPU (`device_id` set: JPEG
 decoded by nvJPEG, CuPy kernels) or on the CPU (`device_id=None`: numpy backend), so CI
-tests the real thing.
+tests the real thing. The loader can also stop the graph after the resize and run the rest
+after the iterator (`dali_pipes.torch_augs`), and build the mask bank (`mask_pipeline`).
 """
 from __future__ import annotations
 
@@ -65,11 +66,14 @@ def normalize(images, *, layout: str = "CHW"):
 
 def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op=None,
                    device_id: int | None, num_threads: int, seed: int, letterbox: bool = False,
-                   return_masks: bool = False, prefetch: int = 2) -> tuple[Pipeline, list[str]]:
+                   bot: bool = True, return_masks: bool = False, prefetch: int = 2) -> tuple[Pipeline, list[str]]:
     """Build the training pipeline; returns it and the names of its outputs.
 
-    `source` is a `TrainSource`; masks are decoded only when it provides them (needed by
-    `augment_op` and `return_masks`)."""
+    `source` is a `TrainSource`; masks are decoded only when it provides them. `augment_op`
+    (an `AugmentOp`) takes the decoded masks, or the sample indices when it has a mask bank.
+    With `bot=False` the graph stops after the resize (and the augmentation, if any): it
+    outputs uint8 HWC images, the raw masks and the drawn flip / crop / erase parameters for
+    `dali_pipes.torch_augs` to apply after the iterator."""
     gpu = device_id is not None
     pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
                     prefetch_queue_depth=prefetch)
@@ -78,25 +82,43 @@ def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op
             source=source, num_outputs=len(TRAIN_OUTPUTS) - (not source.with_masks), cycle="raise", batch=True)))
         pids, viewpoints, flip, crop_anchor = inputs["pid"], inputs["viewpoint"], inputs["flip"], inputs["crop_anchor"]
         images = decode_images(inputs["image"], size, gpu=gpu, letterbox=letterbox)
-        if source.with_masks:
-            masks = decode_masks(inputs["mask"], size, gpu=gpu, letterbox=letterbox)
+        masks = decode_masks(inputs["mask"], size, gpu=gpu, letterbox=letterbox) if source.with_masks else None
+        outputs = dict(labels=inputs["label"], pids=pids, camids=inputs["camid"], viewpoints=viewpoints,
+                       indices=inputs["index"])
         if augment_op is not None:
-            meta = [pids.gpu(), viewpoints.gpu()] if gpu else [pids, viewpoints]
-            images, swapped, donor_pids = fn.python_function(
-                images, masks, *meta, function=augment_op, batch_processing=True, num_outputs=3,
-                device="gpu" if gpu else "cpu")
+            masks_or_index = masks if augment_op.bank is None else inputs["index"]
+            args = [masks_or_index, pids, viewpoints]
+            images, outputs["swapped"], outputs["donor_pids"] = fn.python_function(
+                images, *([a.gpu() for a in args] if gpu else args), function=augment_op, batch_processing=True,
+                num_outputs=3, device="gpu" if gpu else "cpu")
+        elif bot:
+            outputs["swapped"] = fn.cast(pids * 0, dtype=types.UINT8)
+            outputs["donor_pids"] = pids * 0 - 1
+        if bot:
+            images = normalize(flip_and_crop(images, flip, crop_anchor, size))
+            outputs["images"] = fn.erase(images, anchor=inputs["erase_anchor"], shape=inputs["erase_shape"],
+                                         axis_names="HW", fill_value=0)
+            if return_masks:
+                outputs["masks"] = flip_and_crop(masks, flip, crop_anchor, size)
         else:
-            swapped = fn.cast(pids * 0, dtype=types.UINT8)
-            donor_pids = pids * 0 - 1
-        images = normalize(flip_and_crop(images, flip, crop_anchor, size))
-        images = fn.erase(images, anchor=inputs["erase_anchor"], shape=inputs["erase_shape"], axis_names="HW",
-                          fill_value=0)
-        outputs = dict(images=images, labels=inputs["label"], pids=pids, camids=inputs["camid"],
-                       viewpoints=viewpoints, swapped=swapped, donor_pids=donor_pids, indices=inputs["index"])
-        if return_masks:
-            outputs["masks"] = flip_and_crop(masks, flip, crop_anchor, size)
+            outputs["images"] = images
+            if masks is not None:
+                outputs["masks"] = masks
+            outputs.update(flip=flip, crop_anchor=crop_anchor, erase_anchor=inputs["erase_anchor"],
+                           erase_shape=inputs["erase_shape"])
         pipe.set_outputs(*outputs.values())
     return pipe, list(outputs)
+
+
+def mask_pipeline(source, *, batch_size: int, size: tuple[int, int], num_threads: int,
+                  letterbox: bool = False) -> Pipeline:
+    """Masks from `sources.mask_batches`, decoded and resized as in training, on the CPU;
+    outputs (masks (H, W, 1) uint8 {0, 1}, row index). For `MaskBank.build`."""
+    pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=None, seed=0)
+    with pipe:
+        encoded, index = fn.external_source(source=source, num_outputs=2, batch=True)  # one pass
+        pipe.set_outputs(decode_masks(encoded, size, gpu=False, letterbox=letterbox), index)
+    return pipe
 
 
 def eval_pipeline(source, *, batch_size: int, size: tuple[int, int], device_id: int | None,

@@ -42,15 +42,16 @@ class TrainSource:
     """One epoch of PK batches for one shard (outputs: `TRAIN_OUTPUTS`, without "mask"
     when `with_masks` is false).
 
-    `keys` receives, for every batch produced, ``(epoch, positions)``: the global positions
-    of its samples in the epoch (the augmentation's RNG key). DALI runs operators in batch
-    order, so the augmentation operator pops them in the same order without a device sync.
+    With `with_keys`, `keys` receives, for every batch produced, ``(epoch, positions)``: the
+    global positions of its samples in the epoch (the augmentation's RNG key). DALI runs
+    operators (and the iterator yields batches) in batch order, so the augmentation pops them
+    in the same order without a device sync.
     """
 
     def __init__(self, samples: list[Sample], labels: np.ndarray, sampler: PKSampler,
-                 size: tuple[int, int], bot: BotOptions, with_masks: bool = True):
+                 size: tuple[int, int], bot: BotOptions, with_masks: bool = True, with_keys: bool = True):
         self.samples, self.labels, self.sampler = samples, labels, sampler
-        self.with_masks = with_masks
+        self.with_masks, self.with_keys = with_masks, with_keys
         self.size, self.bot = size, bot
         self.epoch = 0
         self.keys: deque = deque()
@@ -76,7 +77,8 @@ class TrainSource:
         batch = len(idx)
         s = self.sampler
         first = (step * s.num_shards + s.shard_id) * batch  # global position in the epoch
-        self.keys.append((self.epoch, np.arange(first, first + batch, dtype=np.int64)))
+        if self.with_keys:
+            self.keys.append((self.epoch, np.arange(first, first + batch, dtype=np.int64)))
         params = draw_bot_params(batch, self.size, flip=self.bot.flip, pad=self.bot.pad,
                                  erasing=self.bot.erasing, seed=s.seed, epoch=self.epoch,
                                  shard=s.shard_id, step=step)
@@ -95,6 +97,13 @@ class TrainSource:
             list(params.erase_anchor),
             list(params.erase_shape),
         )
+
+
+def mask_batches(samples: list[Sample], batch_size: int):
+    """Every sample's encoded mask once, in order: batches of (mask bytes, row index)."""
+    for start in range(0, len(samples), batch_size):
+        rows = range(start, min(start + batch_size, len(samples)))
+        yield [read_bytes(samples[i].mask) for i in rows], _scalars(rows, np.int64)
 
 
 class EvalSource:

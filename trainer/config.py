@@ -62,6 +62,10 @@ class LoaderConfig:
     pad: int = option(10, "padding before the random crop", ge=0)
     erasing: float = option(0.5, "random erasing probability", ge=0, le=1)
     eval_batch_size: int = option(128, "batch size of the evaluation loaders", ge=1)
+    augment_in: Literal["pipeline", "iterator"] = option(
+        "pipeline", "where the attention augmentation runs: in the DALI graph or after the iterator")
+    mask_source: Literal["bank", "png"] = option(
+        "bank", "masks decoded once into a bit-packed mask bank, or from PNG every batch")
 
 
 @dataclass(frozen=True)

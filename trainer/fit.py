@@ -70,7 +70,8 @@ def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str) -> 
                       num_instances=cfg.loader.batch_k, size=tuple(cfg.data.size), augment=augment,
                       device=loader_device, shard_id=info.rank, num_shards=info.world_size,
                       seed=cfg.train.seed, num_threads=cfg.loader.num_threads, letterbox=cfg.data.letterbox,
-                      flip=cfg.loader.flip, pad=cfg.loader.pad, erasing=cfg.loader.erasing)
+                      flip=cfg.loader.flip, pad=cfg.loader.pad, erasing=cfg.loader.erasing,
+                      augment_in=cfg.loader.augment_in, mask_source=cfg.loader.mask_source)
 
 
 def _restore(state: dict, info: DistInfo, parts: dict) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = ("authors_aug", "authors_plain", "ours_plain", "ours_aug", "kernel_ours", "kernel_ours_telea", "kernel_authors")
+ROWS = ("authors_aug", "authors_plain", "ours_plain", "ours_aug", "ours_aug_augment_in_iterator",
+        "ours_aug_mask_source_png", "ours_aug_augment_in_iterator_mask_source_png",
+        "kernel_ours", "kernel_ours_telea", "kernel_authors")
 RATIOS = ("ours_aug_over_ours_plain", "ours_aug_over_authors_aug", "ours_plain_over_authors_plain",
           "kernel_over_authors_core", "aug_added_time")
 

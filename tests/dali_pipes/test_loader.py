@@ -115,9 +115,10 @@ def box_world(tmp_path):
     return write_csv(tmp_path / "manifest.csv", rows)
 
 
-def test_image_and_mask_share_flip_and_crop(box_world):
+@pytest.mark.parametrize("augment_in", ["pipeline", "iterator"])
+def test_image_and_mask_share_flip_and_crop(box_world, augment_in):
     loader = ReIDLoader(box_world, batch_size=8, num_instances=4, size=SIZE, device="cpu",
-                        erasing=0.0, return_masks=True)
+                        erasing=0.0, return_masks=True, augment_in=augment_in)
     flipped_or_shifted = 0
     for _ in range(3):
         for b in loader:
@@ -126,6 +127,36 @@ def test_image_and_mask_share_flip_and_crop(box_world):
             assert torch.equal(red, mask)
             flipped_or_shifted += int(mask.any())
     assert flipped_or_shifted > 0
+
+
+@pytest.mark.parametrize("options", [dict(augment_in="iterator"), dict(mask_source="bank"),
+                                     dict(augment_in="iterator", mask_source="bank"),
+                                     dict(mask_source="bank", letterbox=True)])
+def test_where_the_augmentation_runs_does_not_change_the_batches(tiny_world, options):
+    """The reference: in the DALI graph, PNG masks decoded per batch; after the iterator,
+    only float rounding of the normalization may differ."""
+    aug = AugmentConfig(p=0.5, seed=2, **LOOSE)
+    reference = _loader(tiny_world, augment=aug, return_masks=True, mask_source="png",
+                        letterbox=options.get("letterbox", False))
+    other = _loader(tiny_world, augment=aug, return_masks=True, **options)
+    swapped = 0
+    for _ in range(2):
+        for a, b in zip(_epoch(reference), _epoch(other), strict=True):
+            assert a.keys() == b.keys()
+            for key in a:
+                if key == "images":
+                    assert torch.allclose(a[key], b[key], rtol=0, atol=1e-5)
+                else:
+                    assert torch.equal(a[key], b[key]), key
+            swapped += int(a["swapped"].sum())
+    assert swapped > 0
+
+
+def test_unknown_loader_options_are_refused(tiny_world):
+    with pytest.raises(ValueError, match="augment_in"):
+        _loader(tiny_world, augment_in="trainer")
+    with pytest.raises(ValueError, match="mask_source"):
+        _loader(tiny_world, mask_source="jpeg")
 
 
 def test_eval_loader_yields_every_image_once_in_order(tiny_world):
