@@ -1,10 +1,15 @@
 """Validate a manifest before a long run: `python -m dali_pipes.check MANIFEST`.
 
 Checks every row (DESIGN §3): the files exist and decode completely, a mask has its image's
-size and is not empty (required on train rows), pid/camid/viewpoint are integers, the split is
-known, and every query pid has a gallery match from another camera. Reports *every* problem
-with its row number and path, exits 1 if there is any, 0 with a one-line summary otherwise.
-Never modifies anything.
+size, is lossless (PNG, not JPEG) and is not empty (required on train rows), pid/camid/viewpoint
+are integers, the split is known, and every query pid has a gallery match from another camera.
+Reports *every* problem with its row number and path, exits 1 if there is any, 0 with a
+one-line summary otherwise. Never modifies anything.
+
+Training rows without a person mask (no mask, or an empty one: where a person detector found
+nobody) are problems by default; `--unmasked keep|drop` checks for a loader that keeps them
+without the augmentation or drops them (`ReIDLoader(unmasked=...)`, `data.unmasked`), and only
+counts them.
 """
 from __future__ import annotations
 
@@ -18,20 +23,30 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from dali_pipes.manifest import Problem, Sample, parse_manifest, summarize
+from dali_pipes.manifest import UNMASKED, Problem, Sample, parse_manifest, summarize
 
-_JPEG_EOI = b"\xff\xd9"
+_JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+UNMASKED_ACTIONS = {
+    "error": "they are an error",
+    "keep": "they train without the augmentation and are never donors",
+    "drop": "they are left out of training",
+}
+"""What a loader does with training rows without a person mask (`ReIDLoader(unmasked=...)`)."""
+UNMASKED_POLICIES = tuple(UNMASKED_ACTIONS)
 
 
-def _read_image(path: str, flags: int) -> tuple[np.ndarray | None, str]:
-    """Decode `path` fully; returns (array, "") or (None, reason)."""
+def _read_image(path: str, flags: int, lossless: bool = False) -> tuple[np.ndarray | None, str]:
+    """Decode `path` fully; returns (array, "") or (None, reason). `lossless`: refuse JPEG."""
     if not os.path.isfile(path):
         return None, "file not found"
     with open(path, "rb") as f:
         data = f.read()
     if not data:
         return None, "file is empty"
-    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00\r\n ").endswith(_JPEG_EOI):
+    if lossless and data[:2] == _JPEG_SOI:
+        return None, ("is a JPEG: lossy compression leaves faint non-zero pixels that would count as "
+                      "person; save masks as PNG")
+    if data[:2] == _JPEG_SOI and not data.rstrip(b"\x00\r\n ").endswith(_JPEG_EOI):
         return None, "JPEG is truncated (no end-of-image marker)"
     if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-16:]:
         return None, "PNG is truncated (no IEND chunk)"
@@ -41,16 +56,19 @@ def _read_image(path: str, flags: int) -> tuple[np.ndarray | None, str]:
     return array, ""
 
 
-def _check_files(manifest: str, s: Sample) -> list[Problem]:
+def _check_files(manifest: str, s: Sample, masks: bool) -> list[Problem]:
     problems = []
     image, why = _read_image(s.image, cv2.IMREAD_UNCHANGED)
     if image is None:
         problems.append(Problem(manifest, s.row, f"image {why}", s.image))
+    if not masks:
+        return problems
     if not s.mask:
         if s.split == "train":
-            problems.append(Problem(manifest, s.row, "train row has no mask (the augmentation needs one)"))
+            problems.append(Problem(manifest, s.row, "train row has no mask (the augmentation needs one)",
+                                    kind=UNMASKED))
         return problems
-    mask, why = _read_image(s.mask, cv2.IMREAD_GRAYSCALE)
+    mask, why = _read_image(s.mask, cv2.IMREAD_GRAYSCALE, lossless=True)
     if mask is None:
         problems.append(Problem(manifest, s.row, f"mask {why}", s.mask))
         return problems
@@ -58,7 +76,8 @@ def _check_files(manifest: str, s: Sample) -> list[Problem]:
         problems.append(Problem(manifest, s.row, f"mask size {mask.shape[1]}x{mask.shape[0]} differs from "
                                                  f"image size {image.shape[1]}x{image.shape[0]} (WxH)", s.mask))
     if not mask.any():
-        problems.append(Problem(manifest, s.row, "mask is empty (no person pixel)", s.mask))
+        problems.append(Problem(manifest, s.row, "mask is empty (no person pixel)", s.mask,
+                                kind=UNMASKED if s.split == "train" else ""))
     return problems
 
 
@@ -74,12 +93,14 @@ def _check_query_matches(manifest: str, samples: list[Sample]) -> list[Problem]:
 
 
 def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None, *,
-                   check_files: bool = True, num_threads: int | None = None,
+                   check_files: bool = True, masks: bool = True, num_threads: int | None = None,
                    progress: bool = False) -> list[Problem]:
     """Return every problem of the manifest at `path` (an empty list: it is fine).
 
     `splits` restricts the file checks to those splits (e.g. ``("train",)`` for a training
     loader); the query/gallery match check runs when both query and gallery are checked.
+    `masks=False` checks the images only (for a loader that reads no mask). Training rows
+    without a person mask are problems of kind `UNMASKED`.
     """
     path = os.fspath(path)
     samples, problems = parse_manifest(path)
@@ -88,7 +109,7 @@ def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None,
     if check_files and chosen:
         workers = num_threads or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers) as pool:
-            results = pool.map(lambda s: _check_files(path, s), chosen)
+            results = pool.map(lambda s: _check_files(path, s, masks), chosen)
             if progress:
                 from tqdm import tqdm
                 results = tqdm(results, total=len(chosen), desc="checking files", unit="row")
@@ -105,8 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", nargs="+", choices=["train", "query", "gallery"],
                         help="check only these splits (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="decoding threads")
+    parser.add_argument("--unmasked", choices=UNMASKED_POLICIES, default="error",
+                        help="training rows without a person mask: a problem (error), or only counted for a "
+                             "loader that keeps them without the augmentation (keep) or drops them (drop)")
     args = parser.parse_args(argv)
     problems = check_manifest(args.manifest, args.splits, num_threads=args.threads, progress=True)
+    if args.unmasked != "error":
+        unmasked = [p for p in problems if p.kind == UNMASKED]
+        problems = [p for p in problems if p.kind != UNMASKED]
+        if unmasked:
+            print(f"note: {len(unmasked)} training row(s) have no person mask (first: {unmasked[0]}); "
+                  f"unmasked={args.unmasked}: {UNMASKED_ACTIONS[args.unmasked]}", file=sys.stderr)
     if problems:
         for p in problems:
             print(p)

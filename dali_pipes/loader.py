@@ -11,8 +11,8 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
 from dali_pipes import torch_augs
 from dali_pipes.augment_op import AugmentOp
-from dali_pipes.check import check_manifest
-from dali_pipes.manifest import ManifestError, Sample, read_manifest
+from dali_pipes.check import UNMASKED_POLICIES, check_manifest
+from dali_pipes.manifest import UNMASKED, ManifestError, Sample, read_manifest
 from dali_pipes.mask_bank import MaskBank
 from dali_pipes.pipeline import eval_pipeline, train_pipeline
 from dali_pipes.sampler import PKSampler
@@ -34,15 +34,34 @@ def resolve_device(device: str) -> int | None:
     return torch.cuda.current_device()
 
 
-def _validated_samples(manifest, split: str, validate: bool) -> list[Sample]:
-    if validate:
-        problems = check_manifest(manifest, [split])
-        if problems:
-            raise ManifestError(problems)
+def _validated_samples(manifest, split: str, validate: bool, *, masks: bool = False,
+                       unmasked: str = "error") -> tuple[list[Sample], list[int]]:
+    """The rows of `split`, checked first when `validate` (`ManifestError` naming every bad row).
+
+    `masks`: the loader reads the masks, so they are checked too, and training rows without a
+    person mask follow `unmasked` ("error" | "keep" | "drop"). Returns the samples and the
+    manifest row numbers of the unmasked rows kept or dropped (only the check finds them: with
+    `validate=False` none is found, and a row without a mask path trains un-augmented).
+    """
+    if unmasked not in UNMASKED_POLICIES:
+        raise ValueError(f"unmasked must be one of {list(UNMASKED_POLICIES)}, got {unmasked!r}")
+    problems = check_manifest(manifest, [split], masks=masks) if validate else []
+    found = [p for p in problems if p.kind == UNMASKED]
+    fatal = problems if unmasked == "error" else [p for p in problems if p.kind != UNMASKED]
+    if fatal:
+        hint = (f"{len(found)} training row(s) have no person mask: unmasked='keep' trains them without "
+                f"the augmentation, unmasked='drop' leaves them out (trainer config: data.unmasked)"
+                if found and unmasked == "error" else "")
+        raise ManifestError(fatal, hint=hint)
     samples = read_manifest(manifest, [split])
+    rows = sorted(p.row for p in found)
+    if unmasked == "drop":
+        dropped = set(rows)
+        samples = [s for s in samples if s.row not in dropped]
     if not samples:
-        raise ValueError(f"{os.fspath(manifest)}: no rows with split={split!r}")
-    return samples
+        raise ValueError(f"{os.fspath(manifest)}: no rows with split={split!r}"
+                         + (" and a person mask (unmasked='drop')" if rows else ""))
+    return samples, rows
 
 
 class _DaliEpochs:
@@ -91,15 +110,18 @@ class ReIDLoader:
     "png" decodes every batch's PNG masks.
 
     The manifest's training rows are checked (files decode, masks fit) before anything runs:
-    bad input raises `ManifestError` naming every bad row.
+    bad input raises `ManifestError` naming every bad row. Training rows without a person
+    mask (none given, or an empty one: a detector found nobody) are an error unless
+    `unmasked="keep"` (they train without the augmentation and are never donors) or "drop"
+    (left out); `unmasked_rows` lists their manifest row numbers.
     """
 
     def __init__(self, manifest: str | os.PathLike, split: str = "train", batch_size: int = 64,
                  num_instances: int = 4, size: tuple[int, int] = (256, 128), augment=None,
-                 device: str = "gpu", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
+                 device: str = "auto", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
                  num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
                  erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2,
-                 augment_in: str = "pipeline", mask_source: str = "bank"):
+                 augment_in: str = "pipeline", mask_source: str = "bank", unmasked: str = "error"):
         if augment_in not in AUGMENT_IN:
             raise ValueError(f"augment_in must be one of {list(AUGMENT_IN)}, got {augment_in!r}")
         if mask_source not in MASK_SOURCES:
@@ -112,7 +134,9 @@ class ReIDLoader:
         if pad < 0:
             raise ValueError(f"pad must be >= 0, got {pad}")
         self.device_id = resolve_device(device)
-        self.samples = _validated_samples(manifest, split, validate)
+        augmenting = augment is not None and augment.p > 0
+        self.samples, self.unmasked_rows = _validated_samples(
+            manifest, split, validate, masks=augmenting or return_masks, unmasked=unmasked)
         pids = np.array([s.pid for s in self.samples])
         self.pid_list = sorted(set(pids.tolist()))
         labels = np.searchsorted(self.pid_list, pids)
@@ -120,7 +144,6 @@ class ReIDLoader:
                             shard_id=shard_id, num_shards=num_shards)
         self.size = tuple(size)
         self._return_masks = return_masks
-        augmenting = augment is not None and augment.p > 0
         self._bank = None
         if augmenting and mask_source == "bank":
             self._bank = MaskBank.build(self.samples, self.size, letterbox=letterbox, num_threads=num_threads)
@@ -220,10 +243,10 @@ class EvalLoader:
     ``images_flipped`` (the horizontal mirror, for flip-test feature averaging)."""
 
     def __init__(self, manifest: str | os.PathLike, split: str = "query", batch_size: int = 128,
-                 size: tuple[int, int] = (256, 128), device: str = "gpu", num_threads: int = 2,
+                 size: tuple[int, int] = (256, 128), device: str = "auto", num_threads: int = 2,
                  letterbox: bool = False, flip_test: bool = False, validate: bool = True, prefetch: int = 2):
         self.device_id = resolve_device(device)
-        self.samples = _validated_samples(manifest, split, validate)
+        self.samples, _ = _validated_samples(manifest, split, validate)
         self.flip_test = flip_test
         source = EvalSource(self.samples, batch_size)
         self._len = len(source)

@@ -5,7 +5,10 @@ Header (any column order, extra columns kept in `Sample.extra` and otherwise ign
     image,mask,pid,camid,viewpoint,split
 
 Paths are relative to the manifest's folder; `read_manifest` returns them resolved.
-`mask` may be empty for query/gallery rows; an empty `viewpoint` means unknown (-1).
+`mask` may be empty for query/gallery rows; an empty `viewpoint` means unknown (-1). The
+`viewpoint` and `mask` columns may be left out altogether (most datasets have no viewpoint
+labels; a test-only manifest needs no masks): every row then reads unknown / no mask. A
+UTF-8 byte-order mark (spreadsheet exports) is ignored.
 Row numbers everywhere are 1-based line numbers of the CSV file (the header is line 1).
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 COLUMNS = ("image", "mask", "pid", "camid", "viewpoint", "split")
+OPTIONAL_COLUMNS = ("mask", "viewpoint")
 SPLITS = ("train", "query", "gallery")
 
 
@@ -33,14 +37,21 @@ class Sample:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
+UNMASKED = "unmasked"
+"""`Problem.kind` of a training row without a person in its mask (no mask file, or an empty
+one): what a person detector leaves where it finds nobody. A loader can keep such rows
+without the augmentation or drop them instead of failing (`ReIDLoader(unmasked=...)`)."""
+
+
 @dataclass(frozen=True)
 class Problem:
-    """A problem found in a manifest: where (file, row) and what."""
+    """A problem found in a manifest: where (file, row) and what; `kind` is "" or `UNMASKED`."""
 
     manifest: str
     row: int
     message: str
     path: str = ""
+    kind: str = ""
 
     def __str__(self) -> str:
         where = f"{self.manifest}:{self.row}" if self.row else self.manifest
@@ -50,11 +61,12 @@ class Problem:
 class ManifestError(ValueError):
     """A manifest that cannot be used; `problems` lists every problem found."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], hint: str = ""):
         self.problems = list(problems)
         shown = "\n  ".join(str(p) for p in self.problems[:20])
         more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"{len(self.problems)} problem(s) in manifest:\n  {shown}{more}")
+        hint = f"\n{hint}" if hint else ""
+        super().__init__(f"{len(self.problems)} problem(s) in manifest:\n  {shown}{more}{hint}")
 
 
 def _parse_int(value: str, column: str, default: int | None = None) -> int:
@@ -78,12 +90,13 @@ def parse_manifest(path: str | os.PathLike) -> tuple[list[Sample], list[Problem]
         return [], [Problem(path, 0, "manifest file not found")]
     samples: list[Sample] = []
     problems: list[Problem] = []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in COLUMNS if c not in header]
+        header = [(h or "").strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
         if missing:
-            return [], [Problem(path, 1, f"header lacks column(s) {missing}; expected {list(COLUMNS)}, got {header}")]
+            return [], [Problem(path, 1, f"header lacks column(s) {missing}; expected {list(COLUMNS)} "
+                                         f"({' and '.join(OPTIONAL_COLUMNS)} may be left out), got {header}")]
         reader.fieldnames = header
         for record in reader:
             row = reader.line_num
@@ -91,7 +104,7 @@ def parse_manifest(path: str | os.PathLike) -> tuple[list[Sample], list[Problem]
                 image = (record["image"] or "").strip()
                 if not image:
                     raise ValueError("column 'image' is empty")
-                mask = (record["mask"] or "").strip()
+                mask = (record.get("mask") or "").strip()
                 split = (record["split"] or "").strip()
                 if split not in SPLITS:
                     raise ValueError(f"column 'split' must be one of {list(SPLITS)}, got {split!r}")
@@ -100,7 +113,7 @@ def parse_manifest(path: str | os.PathLike) -> tuple[list[Sample], list[Problem]
                     mask=os.path.normpath(os.path.join(root, mask)) if mask else "",
                     pid=_parse_int(record["pid"], "pid"),
                     camid=_parse_int(record["camid"], "camid"),
-                    viewpoint=_parse_int(record["viewpoint"], "viewpoint", default=-1),
+                    viewpoint=_parse_int(record.get("viewpoint"), "viewpoint", default=-1),
                     split=split,
                     row=row,
                     extra={k: v for k, v in record.items() if k not in COLUMNS and k is not None},

@@ -2,12 +2,14 @@
 `python -m dali_pipes.preview MANIFEST_OR_CONFIG --out grid.png`.
 
 Draws a few training samples and, for each ROI mode (full / upper / lower), shows
-original | mask | donor | augmented, using the numpy backend of `kernels` with p = 1.
+original | mask | donor | augmented, using the numpy backend of `kernels` with p = 1 and, for
+a trainer config, its `augment` settings and `data.size`.
 Samples without a compatible donor show the original in the last two columns (and say so).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -16,37 +18,50 @@ import numpy as np
 import yaml
 
 from dali_pipes.manifest import read_manifest
+from kernels import AttentionAugment, AugmentConfig
 
 MODES = ("full", "upper", "lower")
 
 
-def _manifest_of(path: str) -> str:
-    """A manifest path, or the `data.manifest` of a trainer YAML config."""
-    if path.endswith((".yaml", ".yml")):
-        with open(path) as f:
-            config = yaml.safe_load(f) or {}
-        manifest = (config.get("data") or {}).get("manifest")
-        if not manifest:
-            raise SystemExit(f"{path}: no data.manifest key")
-        return manifest
-    return path
+def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
+    """(manifest, augmentation options, size) of a manifest path, or of a trainer YAML config:
+    its `data.manifest`, the `augment` settings the kernels take (p and roi aside: the grid
+    shows every ROI mode at p = 1) and `data.size`."""
+    if not path.endswith((".yaml", ".yml")):
+        return path, {}, None
+    with open(path) as f:
+        config = yaml.safe_load(f) or {}
+    data = config.get("data") or {}
+    if not data.get("manifest"):
+        raise SystemExit(f"{path}: no data.manifest key")
+    known = {f.name for f in dataclasses.fields(AugmentConfig)} - {"p", "roi", "seed"}
+    options = {k: v for k, v in (config.get("augment") or {}).items() if k in known}
+    size = tuple(data["size"]) if data.get("size") else None
+    return data["manifest"], options, size
+
+
+def _read(sample, path: str, flags: int) -> np.ndarray:
+    image = cv2.imread(path, flags)
+    if image is None:
+        raise SystemExit(f"row {sample.row}: cannot read {path!r}; run python -m dali_pipes.check on the manifest")
+    return image
 
 
 def load_batch(samples, size):
-    """Decode + resize (masks nearest) with OpenCV: images (B,H,W,3) uint8 RGB, masks (B,H,W) {0,1}."""
+    """Decode + resize (masks nearest) with OpenCV: images (B,H,W,3) uint8 RGB, masks (B,H,W) {0,1}
+    (all 0 for a row without a mask)."""
     h, w = size
-    images = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(s.image), cv2.COLOR_BGR2RGB), (w, h),
+    images = np.stack([cv2.resize(cv2.cvtColor(_read(s, s.image, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), (w, h),
                                   interpolation=cv2.INTER_AREA) for s in samples])
-    masks = np.stack([(cv2.resize(cv2.imread(s.mask, cv2.IMREAD_GRAYSCALE), (w, h),
-                                  interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8) for s in samples])
+    masks = np.stack([cv2.resize(_read(s, s.mask, cv2.IMREAD_GRAYSCALE), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+                      if s.mask else np.zeros((h, w), bool) for s in samples]).astype(np.uint8)
     return images, masks
 
 
 def preview_grid(manifest: str, *, rows: int = 4, batch: int = 32, size=(256, 128), seed: int = 0,
                  **augment_options) -> np.ndarray:
-    """(rows * 3 modes * H, 4 * W, 3) uint8 RGB grid of original | mask | donor | augmented."""
-    from kernels import AttentionAugment, AugmentConfig
-
+    """(rows * 3 modes * H, 4 * W, 3) uint8 RGB grid of original | mask | donor | augmented;
+    `augment_options` are `AugmentConfig` fields (dilate, min_iou, ...)."""
     train = read_manifest(manifest, ["train"])
     rng = np.random.default_rng(seed)
     chosen = [train[i] for i in rng.choice(len(train), size=min(batch, len(train)), replace=False)]
@@ -73,15 +88,18 @@ def main(argv=None) -> int:
     parser.add_argument("source", help="manifest CSV or trainer YAML config (its data.manifest)")
     parser.add_argument("--out", default="preview.png", help="PNG to write")
     parser.add_argument("--rows", type=int, default=4, help="samples shown per ROI mode")
-    parser.add_argument("--size", default="256x128", help="HxW the images are resized to")
+    parser.add_argument("--size", default=None,
+                        help="HxW the images are resized to (default: the config's data.size, else 256x128)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    manifest = _manifest_of(args.source)
+    manifest, options, size = _source_of(args.source)
     if not os.path.isfile(manifest):
-        print(f"error: manifest not found: {manifest}", file=sys.stderr)
+        made_by = " (the synthetic world is made by python -m prepare.synthetic, or by the trainer's first run)"
+        print(f"error: manifest not found: {manifest}{made_by if args.source != manifest else ''}", file=sys.stderr)
         return 1
-    h, w = (int(v) for v in args.size.lower().split("x"))
-    grid = preview_grid(manifest, rows=args.rows, size=(h, w), seed=args.seed)
+    if args.size:
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+    grid = preview_grid(manifest, rows=args.rows, size=size or (256, 128), seed=args.seed, **options)
     cv2.imwrite(args.out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]}): columns original | mask | donor | augmented")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from dali_pipes.draws import draw_bot_params
@@ -23,6 +24,15 @@ EVAL_OUTPUTS = ("image", "pid", "camid", "index")
 def read_bytes(path: str) -> np.ndarray:
     """The file's bytes as a (n,) uint8 array (what DALI's decoders take)."""
     return np.fromfile(path, dtype=np.uint8)
+
+
+_NO_PERSON = cv2.imencode(".png", np.zeros((1, 1), np.uint8))[1].reshape(-1)
+"""A 1x1 empty mask PNG: resized (nearest) to any size it stays empty."""
+
+
+def mask_bytes(sample: Sample) -> np.ndarray:
+    """The encoded mask of `sample`; an empty mask for a row without one (never a ROI nor a donor)."""
+    return read_bytes(sample.mask) if sample.mask else _NO_PERSON
 
 
 def _scalars(values, dtype) -> list[np.ndarray]:
@@ -83,7 +93,7 @@ class TrainSource:
                                  erasing=self.bot.erasing, seed=s.seed, epoch=self.epoch,
                                  shard=s.shard_id, step=step)
         rows = [self.samples[i] for i in idx]
-        masks = [[read_bytes(r.mask) for r in rows]] if self.with_masks else []
+        masks = [[mask_bytes(r) for r in rows]] if self.with_masks else []
         return (
             [read_bytes(r.image) for r in rows],
             *masks,
@@ -103,7 +113,7 @@ def mask_batches(samples: list[Sample], batch_size: int):
     """Every sample's encoded mask once, in order: batches of (mask bytes, row index)."""
     for start in range(0, len(samples), batch_size):
         rows = range(start, min(start + batch_size, len(samples)))
-        yield [read_bytes(samples[i].mask) for i in rows], _scalars(rows, np.int64)
+        yield [mask_bytes(samples[i]) for i in rows], _scalars(rows, np.int64)
 
 
 class EvalSource:

@@ -48,6 +48,8 @@ class DataConfig:
         "auto", "background-swapped test set; 'auto' = robustness.csv beside the manifest if present")
     size: tuple[int, int] = option((256, 128), "training/test size [H, W]", ge=32)
     letterbox: bool = option(False, "pad to the aspect ratio by edge replication instead of stretching")
+    unmasked: Literal["error", "keep", "drop"] = option(
+        "error", "training rows without a person mask: stop, train them un-augmented, or leave them out")
 
 
 @dataclass(frozen=True)

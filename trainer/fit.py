@@ -12,6 +12,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from dali_pipes import EvalLoader, ReIDLoader
+from dali_pipes.check import UNMASKED_ACTIONS
 from kernels import AugmentConfig
 from trainer.checkpoint import Checkpointer, rng_state, set_rng_state
 from trainer.config import Config
@@ -71,7 +72,8 @@ def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str) -> 
                       device=loader_device, shard_id=info.rank, num_shards=info.world_size,
                       seed=cfg.train.seed, num_threads=cfg.loader.num_threads, letterbox=cfg.data.letterbox,
                       flip=cfg.loader.flip, pad=cfg.loader.pad, erasing=cfg.loader.erasing,
-                      augment_in=cfg.loader.augment_in, mask_source=cfg.loader.mask_source)
+                      augment_in=cfg.loader.augment_in, mask_source=cfg.loader.mask_source,
+                      unmasked=cfg.data.unmasked)
 
 
 def _restore(state: dict, info: DistInfo, parts: dict) -> None:
@@ -122,6 +124,10 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
         return state["metrics"] if info.is_main else {}
     parts = _build(cfg, p, info, device, loader_device)
     model, loader, optimizer = parts["model"], parts["loader"], parts["optimizer"]
+    if loader.unmasked_rows and info.is_main:
+        log.warning("%s: %d training row(s) have no person mask (first: row %d of %s); data.unmasked=%s: %s",
+                    folder.name, len(loader.unmasked_rows), loader.unmasked_rows[0], cfg.data.manifest,
+                    cfg.data.unmasked, UNMASKED_ACTIONS[cfg.data.unmasked])
     start, metrics = 0, {}
     if state is not None:
         _restore(state, info, parts)

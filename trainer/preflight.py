@@ -78,7 +78,8 @@ def check_data(cfg: Config, world_size: int = 1) -> list[str]:
                         f"needs {needed} training identities, {cfg.data.manifest!r} has {ids}; "
                         f"allowed: 1..{ids // world_size}")
     unmasked = [s.row for s in by_split["train"] if not s.mask]
-    if cfg.augment.p > 0 and unmasked:
-        problems.append(f"augment.p: {cfg.augment.p} > 0 needs a mask on every training row; "
-                        f"{len(unmasked)} have none (first: row {unmasked[0]} of {cfg.data.manifest!r})")
+    if cfg.augment.p > 0 and unmasked and cfg.data.unmasked == "error":
+        problems.append(f"data.unmasked: error, but {len(unmasked)} training row(s) have no mask (first: row "
+                        f"{unmasked[0]} of {cfg.data.manifest!r}) and augment.p = {cfg.augment.p} needs them; "
+                        f"allowed: keep (train them without the augmentation), drop (leave them out)")
     return problems

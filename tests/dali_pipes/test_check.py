@@ -88,3 +88,39 @@ def test_grayscale_and_colour_masks_are_accepted(tmp_path):
 def test_cli_on_missing_manifest(tmp_path, capsys):
     assert main([str(tmp_path / "none.csv")]) == 1
     assert "manifest file not found" in capsys.readouterr().out
+
+
+def test_unmasked_rows_have_their_kind_and_the_cli_can_accept_them(tmp_path, capsys):
+    from dali_pipes.manifest import UNMASKED
+    image, mask = write_pair(tmp_path, "ok", seed=1)
+    image2, empty = write_pair(tmp_path, "empty", empty=True, seed=2)
+    image3, broken = write_pair(tmp_path, "size", mask_size=(30, 16), seed=3)
+    path = write_csv(tmp_path / "m.csv", [[image, mask, 1, 0, 0, "train"],
+                                          [image2, empty, 1, 1, 0, "train"],   # line 3: empty mask
+                                          [image, "", 2, 0, 0, "train"],       # line 4: no mask
+                                          [image3, broken, 2, 1, 0, "train"],  # line 5: a real problem
+                                          [image2, empty, 3, 0, 0, "gallery"]])  # an empty test mask: no kind
+    problems = check_manifest(path, ["train", "gallery"])
+    assert [(p.row, p.kind) for p in problems] == [(3, UNMASKED), (4, UNMASKED), (5, ""), (6, "")]
+    assert main([str(path), "--splits", "train", "--unmasked", "keep"]) == 1  # row 5 still counts
+    captured = capsys.readouterr()
+    assert f"{path}:5: mask size" in captured.out and ":3:" not in captured.out
+    assert "note: 2 training row(s) have no person mask" in captured.err and "without the augmentation" in captured.err
+    cv2.imwrite(str(tmp_path / broken), np.full((32, 16), 255, np.uint8))
+    assert main([str(path), "--splits", "train", "--unmasked", "drop"]) == 0
+    assert main([str(path), "--splits", "train"]) == 1
+    # a loader that reads no mask checks the images only
+    assert check_manifest(path, ["train"], masks=False) == []
+
+
+def test_jpeg_masks_are_refused(tmp_path):
+    """JPEG noise would make faint non-zero 'person' pixels all over the background."""
+    image, _ = write_pair(tmp_path, "a")
+    mask = np.zeros((32, 16), np.uint8)
+    cv2.ellipse(mask, (8, 16), (5, 11), 0, 0, 360, 255, -1)
+    cv2.imwrite(str(tmp_path / "masks" / "a.jpg"), mask)
+    noisy = cv2.imread(str(tmp_path / "masks" / "a.jpg"), cv2.IMREAD_GRAYSCALE)
+    assert ((noisy > 0) != (mask > 0)).any()  # why: the decoded JPEG has stray non-zero pixels
+    path = write_csv(tmp_path / "m.csv", [[image, "masks/a.jpg", 1, 0, 0, "train"]])
+    [problem] = check_manifest(path)
+    assert "is a JPEG" in problem.message and problem.path.endswith("a.jpg")

@@ -183,8 +183,72 @@ def test_bad_manifest_fails_before_training_naming_the_file(tiny_world, tmp_path
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([header, ",".join(first)] + [",".join([str(root / r.split(",")[0]), str(root / r.split(",")[1])] + r.split(",")[2:]) for r in rows[2:]]) + "\n")
     with pytest.raises(ManifestError, match=r"bad.csv:2: mask file not found.*does_not_exist.png"):
-        _loader(bad)
+        _loader(bad, augment=AugmentConfig(p=0.5))
     with pytest.raises(ValueError, match="multiple of num_instances"):
         _loader(tiny_world, batch_size=10)
     with pytest.raises(ValueError, match="device must be one of"):
         _loader(tiny_world, device="tpu")
+
+
+@pytest.fixture
+def unmasked_world(tiny_world, tmp_path):
+    """The tiny world with the first training pid's mask column cleared and the second's masks
+    replaced by empty PNGs (what a person detector leaves where it finds nobody)."""
+    rows = tiny_world.read_text().splitlines()
+    root = tiny_world.parent
+    train_pids = sorted({int(r.split(",")[2]) for r in rows[1:] if r.split(",")[5] == "train"})
+    no_mask, empty_mask = train_pids[:2]
+    empty = np.zeros((64, 32), np.uint8)
+    out, unmasked_rows = [rows[0]], []
+    for line, row in enumerate(rows[1:], start=2):
+        fields = row.split(",")
+        fields[0] = str(root / fields[0])
+        fields[1] = str(root / fields[1]) if fields[1] else ""
+        if fields[5] == "train" and int(fields[2]) in (no_mask, empty_mask):
+            unmasked_rows.append(line)
+            if int(fields[2]) == no_mask:
+                fields[1] = ""
+            else:
+                fields[1] = str(tmp_path / f"empty{line}.png")
+                cv2.imwrite(fields[1], empty)
+        out.append(",".join(fields))
+    path = tmp_path / "unmasked.csv"
+    path.write_text("\n".join(out) + "\n")
+    return path, {no_mask, empty_mask}, unmasked_rows
+
+
+def test_rows_without_a_person_mask_are_an_error_by_default(unmasked_world):
+    path, _, rows = unmasked_world
+    with pytest.raises(ManifestError, match=r"(?s)unmasked.csv:%d: train row has no mask.*unmasked='keep'" % rows[0]):
+        _loader(path, augment=AugmentConfig(p=0.5))
+    with pytest.raises(ValueError, match="unmasked must be one of"):
+        _loader(path, augment=AugmentConfig(p=0.5), unmasked="ignore")
+    # without the augmentation the masks are not read, so they are not needed
+    assert _loader(path, augment=AugmentConfig(p=0.0)).unmasked_rows == []
+
+
+@pytest.mark.parametrize("mask_source", ["bank", "png"])
+def test_unmasked_keep_trains_them_without_swapping_and_never_as_donors(unmasked_world, mask_source):
+    path, pids, rows = unmasked_world
+    loader = _loader(path, augment=AugmentConfig(p=1.0, seed=0, **LOOSE), unmasked="keep", mask_source=mask_source)
+    assert loader.unmasked_rows == rows and len(loader.samples) == len(read_manifest(path, ["train"]))
+    seen, swapped_others = set(), 0
+    for _ in range(2):
+        for b in loader:
+            theirs = torch.tensor([p in pids for p in b["pids"].tolist()])
+            assert not b["swapped"][theirs].any()
+            assert not any(p in pids for p in b["donor_pids"].tolist())
+            swapped_others += int(b["swapped"][~theirs].sum())
+            seen |= set(b["indices"].tolist())
+    assert seen == set(range(len(loader.samples)))
+    assert swapped_others > 0
+
+
+def test_unmasked_drop_leaves_them_out(unmasked_world):
+    path, pids, rows = unmasked_world
+    loader = _loader(path, augment=AugmentConfig(p=0.5, **LOOSE), unmasked="drop")
+    assert loader.unmasked_rows == rows
+    assert {s.row for s in loader.samples} == {s.row for s in read_manifest(path, ["train"])} - set(rows)
+    assert loader.num_classes == len({s.pid for s in read_manifest(path, ["train"])}) - len(pids)
+    for b in loader:
+        assert not any(p in pids for p in b["pids"].tolist())

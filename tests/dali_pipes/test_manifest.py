@@ -54,3 +54,14 @@ def test_write_then_read_round_trip(tmp_path):
     assert [(s.image, s.mask, s.pid, s.camid, s.viewpoint, s.split, s.extra) for s in back] == \
            [(os.path.normpath(r.image), os.path.normpath(r.mask) if r.mask else "", r.pid, r.camid,
              r.viewpoint, r.split, r.extra) for r in rows]
+
+
+def test_viewpoint_and_mask_columns_may_be_left_out_and_a_bom_is_ignored(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes("\ufeffsplit,pid,camid,image,quality\r\ngallery,7,1,b.jpg,0.9\r\n".encode("utf-8"))
+    [sample] = read_manifest(path)
+    assert (sample.image, sample.mask, sample.pid, sample.camid, sample.viewpoint, sample.split, sample.row) == \
+           (str(tmp_path / "b.jpg"), "", 7, 1, -1, "gallery", 2)
+    assert sample.extra == {"quality": "0.9"}
+    with pytest.raises(ManifestError, match=r"lacks column\(s\) \['camid'\]"):
+        read_manifest(write_csv(tmp_path / "bad.csv", [["a.jpg", "1", "train"]], header=("image", "pid", "split")))

@@ -25,3 +25,22 @@ def test_cli_writes_png(tiny_world, tmp_path, capsys):
     assert main([str(tiny_world), "--out", str(out), "--rows", "1", "--size", "64x32"]) == 0
     assert cv2.imread(str(out)).shape == (3 * 64, 4 * 32, 3)
     assert main([str(tmp_path / "missing.csv")]) == 1
+
+
+def test_rows_without_a_mask_show_an_empty_mask(tiny_world):
+    from dataclasses import replace
+    sample = replace(read_manifest(tiny_world, ["train"])[0], mask="")
+    images, masks = load_batch([sample], (64, 32))
+    assert images.shape == (1, 64, 32, 3) and masks.shape == (1, 64, 32) and not masks.any()
+
+
+def test_a_trainer_config_gives_the_manifest_size_and_augment_settings(tiny_world, tmp_path, capsys):
+    import yaml
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"data": {"manifest": str(tiny_world), "size": [32, 16]},
+                                      "augment": {"p": 0.3, "dilate": 5, "min_iou": 0.0, "bank_size": 0}}))
+    out = tmp_path / "grid.png"
+    assert main([str(config), "--out", str(out), "--rows", "1"]) == 0
+    assert cv2.imread(str(out)).shape == (3 * 32, 4 * 16, 3)  # the config's data.size
+    expected = preview_grid(str(tiny_world), rows=1, size=(32, 16), dilate=5, min_iou=0.0)
+    assert np.array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), expected)

@@ -75,7 +75,20 @@ def test_augmentation_needs_training_masks(tiny_world, tmp_path, capsys):
     write_manifest(tmp_path / "nomask.csv", rows)
     err = error_of(capsys, [str(write_config(tmp_path, tmp_path / "nomask.csv"))])
     count = sum(s.split == "train" for s in rows)
-    assert f"augment.p: 0.5 > 0 needs a mask on every training row; {count} have none" in err
+    assert f"data.unmasked: error, but {count} training row(s) have no mask" in err
+    assert "allowed: keep (train them without the augmentation), drop (leave them out)" in err
+
+
+def test_unmasked_keep_trains_rows_without_a_mask(tiny_world, tmp_path):
+    samples = read_manifest(tiny_world)
+    first_pid = min(s.pid for s in samples if s.split == "train")
+    rows = [replace(s, mask="") if s.split == "train" and s.pid == first_pid else s for s in samples]
+    write_manifest(tmp_path / "some.csv", rows)
+    cfg = write_config(tmp_path, tmp_path / "some.csv", train={"epochs": 1, "eval_every": 0})
+    assert run.main([str(cfg), "--set", "data.unmasked=keep"]) == 0
+    text = next((tmp_path / "runs").glob("t-*/train.log")).read_text()
+    count = sum(s.split == "train" and s.pid == first_pid for s in samples)
+    assert f"{count} training row(s) have no person mask" in text and "never donors" in text
 
 
 def test_missing_manifest_without_synthetic(tmp_path, capsys):
