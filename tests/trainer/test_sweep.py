@@ -162,6 +162,14 @@ def test_clear_only_beyond_twice_the_spread_and_with_every_seed_apart():
     assert rep.compare(overlap, base, "mAP")[1] is False           # 0.33 < 0.34: seeds overlap
 
 
+def test_best_p_verdict_names_the_p_values_tied_with_the_best():
+    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.53],
+                                 ("full", 0.7): [0.52, 0.54], ("full", 1.0): [0.40, 0.41]}))
+    line = rep.verdict(cells)[-1]
+    # 0.7 is best (0.53); 0.3 (0.515) overlaps it, 1.0 is clearly below
+    assert "best full-body p for mAP is 0.7; p = 0.3, 0.7 are not clearly below it, overlapping" in line
+
+
 def test_report_and_figure_are_written(tmp_path):
     sweep = sw.load_sweep(_write_sweep(tmp_path))
     cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
@@ -175,7 +183,8 @@ def test_report_and_figure_are_written(tmp_path):
     assert "test mAP, full body: best p = 0.3" in text and "gain of 21.0 points, larger than" in text
     assert "above the same-seed baseline in 2 of 2 seeds" in text
     assert "test mAP, upper body: best p = 0.3" in text and "not clearly larger than" in text
-    assert "inside the paper's best range" in text and "## Notes" not in text
+    assert "best full-body p for mAP is 0.3; p = 0.3 is not clearly below it, inside the paper's best range" in text
+    assert "## Notes" not in text
     (report.parent / "notes.md").write_text("The world is too easy.\n")
     rep.write_report(sweep, cells, 32, report)
     assert "## Notes\n\nThe world is too easy.\n" in report.read_text()
