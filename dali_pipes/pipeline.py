@@ -19,20 +19,31 @@ IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 def _resize(images, encoded, size, *, letterbox: bool, nearest: bool):
-    """Resize to `size` = (H, W); `letterbox` keeps the aspect ratio and fills the rest by
-    edge replication (the paper's squares): the resize window extends past the image and
-    DALI clamps the coordinates."""
+    """Resize to `size` = (H, W); `letterbox` first pads the image to the aspect ratio of `size`
+    by edge replication (the paper's squares), centred, then resizes."""
     height, width = size
+    if letterbox:
+        images = _pad_to_aspect(images, encoded, height / width)
     interp = types.INTERP_NN if nearest else types.INTERP_LINEAR
-    if not letterbox:
-        return fn.resize(images, size=(height, width), interp_type=interp, antialias=not nearest)
+    return fn.resize(images, size=(height, width), interp_type=interp, antialias=not nearest)
+
+
+def _pad_to_aspect(images, encoded, aspect: float):
+    """Pad each image to height / width = `aspect` (rounded to whole pixels), centred, by
+    replicating its edge pixels: `fn.warp_affine` with a whole-pixel shift, nearest
+    interpolation and no fill value clamps the source coordinates, so it copies exactly.
+
+    (A resize window reaching outside the image is no substitute: DALI 2.4's nearest-neighbour
+    resize returns wrong pixels there, and reads past the end of the batch's buffer.)"""
     shape = fn.peek_image_shape(encoded, dtype=types.FLOAT)
     h, w = shape[0], shape[1]
-    scale = math.max(h / height, w / width)
-    top, left = (h - height * scale) / 2, (w - width * scale) / 2
-    return fn.resize(images, size=(height, width), interp_type=interp, antialias=not nearest,
-                     roi_start=fn.stack(top, left), roi_end=fn.stack(top + height * scale, left + width * scale),
-                     roi_relative=False)
+    padded_h = math.max(h, math.floor(w * aspect + 0.5))
+    padded_w = math.max(w, math.floor(h / aspect + 0.5))
+    top, left = math.floor((padded_h - h) / 2), math.floor((padded_w - w) / 2)
+    zero = h * 0
+    one = zero + 1
+    to_source = fn.reshape(fn.stack(one, zero, -left, zero, one, -top), shape=[2, 3])  # output (x, y) -> input
+    return fn.warp_affine(images, matrix=to_source, size=fn.stack(padded_h, padded_w), interp_type=types.INTERP_NN)
 
 
 def decode_images(encoded, size, *, gpu: bool, letterbox: bool):
