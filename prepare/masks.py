@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}: {sum(1 for s in selected if s.mask)}/{len(selected)} {'/'.join(args.splits)} rows "
           f"have a mask ({report.written} new, {report.resumed} from an earlier run); masks in {masks_dir}")
     if report.no_person:
-        print(f"warning: {len(report.no_person)} rows without a person mask, listed in {report_path}",
+        print(f"warning: {len(report.no_person)} rows without a person mask, listed in {report_path}; "
+              f"train them without the augmentation with data.unmasked: keep (or leave them out: drop)",
               file=sys.stderr)
     return 0
 
