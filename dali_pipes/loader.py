@@ -11,8 +11,8 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
 from dali_pipes import torch_augs
 from dali_pipes.augment_op import AugmentOp
-from dali_pipes.check import UNMASKED_POLICIES, check_manifest
-from dali_pipes.manifest import UNMASKED, ManifestError, Sample, read_manifest
+from dali_pipes.check import check_manifest
+from dali_pipes.manifest import UNMASKED, UNMASKED_ACTIONS, ManifestError, Sample, read_manifest
 from dali_pipes.mask_bank import MaskBank
 from dali_pipes.pipeline import eval_pipeline, train_pipeline
 from dali_pipes.sampler import PKSampler
@@ -43,8 +43,8 @@ def _validated_samples(manifest, split: str, validate: bool, *, masks: bool = Fa
     manifest row numbers of the unmasked rows kept or dropped (only the check finds them: with
     `validate=False` none is found, and a row without a mask path trains un-augmented).
     """
-    if unmasked not in UNMASKED_POLICIES:
-        raise ValueError(f"unmasked must be one of {list(UNMASKED_POLICIES)}, got {unmasked!r}")
+    if unmasked not in UNMASKED_ACTIONS:
+        raise ValueError(f"unmasked must be one of {list(UNMASKED_ACTIONS)}, got {unmasked!r}")
     problems = check_manifest(manifest, [split], masks=masks) if validate else []
     found = [p for p in problems if p.kind == UNMASKED]
     fatal = problems if unmasked == "error" else [p for p in problems if p.kind != UNMASKED]

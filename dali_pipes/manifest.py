@@ -41,6 +41,12 @@ UNMASKED = "unmasked"
 """`Problem.kind` of a training row without a person in its mask (no mask file, or an empty
 one): what a person detector leaves where it finds nobody. A loader can keep such rows
 without the augmentation or drop them instead of failing (`ReIDLoader(unmasked=...)`)."""
+UNMASKED_ACTIONS = {
+    "error": "they are an error",
+    "keep": "they train without the augmentation and are never donors",
+    "drop": "they are left out of training",
+}
+"""What a loader does with the `UNMASKED` rows, by its `unmasked` option."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
         config = yaml.safe_load(f) or {}
     data = config.get("data") or {}
     if not data.get("manifest"):
-        raise SystemExit(f"{path}: no data.manifest key")
+        raise ValueError(f"{path}: no data.manifest key")
     known = {f.name for f in dataclasses.fields(AugmentConfig)} - {"p", "roi", "seed"}
     options = {k: v for k, v in (config.get("augment") or {}).items() if k in known}
     size = tuple(data["size"]) if data.get("size") else None
@@ -43,7 +43,7 @@ def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
 def _read(sample, path: str, flags: int) -> np.ndarray:
     image = cv2.imread(path, flags)
     if image is None:
-        raise SystemExit(f"row {sample.row}: cannot read {path!r}; run python -m dali_pipes.check on the manifest")
+        raise ValueError(f"row {sample.row}: cannot read {path!r}; python -m dali_pipes.check lists every bad row")
     return image
 
 
@@ -92,14 +92,17 @@ def main(argv=None) -> int:
                         help="HxW the images are resized to (default: the config's data.size, else 256x128)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    manifest, options, size = _source_of(args.source)
-    if not os.path.isfile(manifest):
-        made_by = " (the synthetic world is made by python -m prepare.synthetic, or by the trainer's first run)"
-        print(f"error: manifest not found: {manifest}{made_by if args.source != manifest else ''}", file=sys.stderr)
+    try:
+        manifest, options, size = _source_of(args.source)
+        if not os.path.isfile(manifest):
+            made_by = " (the synthetic world is made by python -m prepare.synthetic, or by the trainer's first run)"
+            raise ValueError(f"manifest not found: {manifest}{made_by if args.source != manifest else ''}")
+        if args.size:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+        grid = preview_grid(manifest, rows=args.rows, size=size or (256, 128), seed=args.seed, **options)
+    except (ValueError, OSError) as e:  # ManifestError is a ValueError
+        print(f"error: {e}", file=sys.stderr)
         return 1
-    if args.size:
-        size = tuple(int(v) for v in args.size.lower().split("x"))
-    grid = preview_grid(manifest, rows=args.rows, size=size or (256, 128), seed=args.seed, **options)
     cv2.imwrite(args.out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]}): columns original | mask | donor | augmented")
     return 0

@@ -12,7 +12,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from dali_pipes import EvalLoader, ReIDLoader
-from dali_pipes.check import UNMASKED_ACTIONS
+from dali_pipes.manifest import UNMASKED_ACTIONS
 from kernels import AugmentConfig
 from trainer.checkpoint import Checkpointer, rng_state, set_rng_state
 from trainer.config import Config

@@ -99,9 +99,9 @@ def test_unmasked_rows_have_their_kind_and_the_cli_can_accept_them(tmp_path, cap
                                           [image2, empty, 1, 1, 0, "train"],   # line 3: empty mask
                                           [image, "", 2, 0, 0, "train"],       # line 4: no mask
                                           [image3, broken, 2, 1, 0, "train"],  # line 5: a real problem
-                                          [image2, empty, 3, 0, 0, "gallery"]])  # an empty test mask: no kind
+                                          [image2, empty, 3, 0, 0, "gallery"]])  # test rows need no mask
     problems = check_manifest(path, ["train", "gallery"])
-    assert [(p.row, p.kind) for p in problems] == [(3, UNMASKED), (4, UNMASKED), (5, ""), (6, "")]
+    assert [(p.row, p.kind) for p in problems] == [(3, UNMASKED), (4, UNMASKED), (5, "")]
     assert main([str(path), "--splits", "train", "--unmasked", "keep"]) == 1  # row 5 still counts
     captured = capsys.readouterr()
     assert f"{path}:5: mask size" in captured.out and ":3:" not in captured.out

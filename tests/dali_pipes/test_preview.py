@@ -44,3 +44,15 @@ def test_a_trainer_config_gives_the_manifest_size_and_augment_settings(tiny_worl
     assert cv2.imread(str(out)).shape == (3 * 32, 4 * 16, 3)  # the config's data.size
     expected = preview_grid(str(tiny_world), rows=1, size=(32, 16), dilate=5, min_iou=0.0)
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), expected)
+
+
+def test_cli_names_an_unreadable_image(tiny_world, tmp_path, capsys):
+    from dataclasses import replace
+
+    from dali_pipes import write_manifest
+    rows = [replace(s, image=str(tmp_path / "gone.jpg")) for s in read_manifest(tiny_world, ["train"])]
+    write_manifest(tmp_path / "m.csv", rows)
+    assert main([str(tmp_path / "m.csv"), "--out", str(tmp_path / "g.png"), "--rows", "1", "--size", "64x32"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: row ") and "cannot read" in err and "gone.jpg" in err
+    assert not (tmp_path / "g.png").exists()
