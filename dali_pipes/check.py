@@ -73,7 +73,9 @@ def _check_files(manifest: str, s: Sample, masks: bool) -> list[Problem]:
     return problems
 
 
-def _check_query_matches(manifest: str, samples: list[Sample]) -> list[Problem]:
+def check_query_matches(manifest: str, samples: list[Sample]) -> list[Problem]:
+    """A problem for every query row without a gallery image of its pid from another camera
+    (the evaluation protocol skips such queries)."""
     gallery_cams = defaultdict(set)
     for s in samples:
         if s.split == "gallery":
@@ -108,7 +110,7 @@ def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None,
             for found in results:
                 problems.extend(found)
     if {"query", "gallery"} <= wanted:
-        problems.extend(_check_query_matches(path, samples))
+        problems.extend(check_query_matches(path, samples))
     return sorted(problems, key=lambda p: p.row)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from dali_pipes.check import check_query_matches
 from dali_pipes.manifest import ManifestError, read_manifest
 from trainer.config import Config
 
@@ -77,6 +78,9 @@ def check_data(cfg: Config, world_size: int = 1) -> list[str]:
         problems.append(f"loader.batch_p: P={cfg.loader.batch_p} identities per batch x {world_size} rank(s) "
                         f"needs {needed} training identities, {cfg.data.manifest!r} has {ids}; "
                         f"allowed: 1..{ids // world_size}")
+    if by_split["query"] and len(check_query_matches(cfg.data.manifest, samples)) == len(by_split["query"]):
+        problems.append(f"data.manifest: no query row of {cfg.data.manifest!r} has a gallery image of its pid "
+                        f"from another camera, so nothing can be evaluated (python -m dali_pipes.check lists them)")
     unmasked = [s.row for s in by_split["train"] if not s.mask]
     if cfg.augment.p > 0 and unmasked and cfg.data.unmasked == "error":
         problems.append(f"data.unmasked: error, but {len(unmasked)} training row(s) have no mask (first: row "

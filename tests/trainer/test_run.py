@@ -70,6 +70,14 @@ def test_p_x_k_error_names_the_identity_count(tiny_world, tmp_path, capsys):
     assert "needs 20 training identities" in err and f"has {ids}; allowed: 1..{ids}" in err
 
 
+def test_a_test_set_without_any_cross_camera_match_stops_before_training(tiny_world, tmp_path, capsys):
+    rows = [replace(s, camid=0) if s.split in ("query", "gallery") else s for s in read_manifest(tiny_world)]
+    write_manifest(tmp_path / "onecam.csv", rows)
+    err = error_of(capsys, [str(write_config(tmp_path, tmp_path / "onecam.csv"))])
+    assert "has a gallery image of its pid from another camera, so nothing can be evaluated" in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_augmentation_needs_training_masks(tiny_world, tmp_path, capsys):
     rows = [replace(s, mask="") if s.split == "train" else s for s in read_manifest(tiny_world)]
     write_manifest(tmp_path / "nomask.csv", rows)
