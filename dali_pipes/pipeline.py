@@ -40,7 +40,7 @@ def _pad_to_aspect(images, encoded, aspect: float):
     padded_h = math.max(h, math.floor(w * aspect + 0.5))
     padded_w = math.max(w, math.floor(h / aspect + 0.5))
     top, left = math.floor((padded_h - h) / 2), math.floor((padded_w - w) / 2)
-    zero = h * 0
+    zero = h * 0  # 0-d float like h, -left, -top: fn.stack needs inputs of one type and rank
     one = zero + 1
     to_source = fn.reshape(fn.stack(one, zero, -left, zero, one, -top), shape=[2, 3])  # output (x, y) -> input
     return fn.warp_affine(images, matrix=to_source, size=fn.stack(padded_h, padded_w), interp_type=types.INTERP_NN)
