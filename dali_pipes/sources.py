@@ -1,8 +1,10 @@
 """Per-batch inputs fed to the DALI pipelines through `fn.external_source`.
 
 A source is iterated once per epoch (DALI calls `iter()` again after `reset()`); each
-`next()` returns one batch as a tuple of per-sample lists: encoded file bytes, labels and
-the explicit random parameters drawn in `dali_pipes.draws`.
+`next()` returns one batch: the encoded files as per-sample arrays (their sizes differ), and
+every other field (labels, positions, the random parameters drawn in `dali_pipes.draws`) as one
+dense array whose leading axis is the batch, so the host work per batch does not grow with
+per-sample Python.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dali_pipes.draws import draw_bot_params
 from dali_pipes.manifest import Sample
 from dali_pipes.sampler import PKSampler
 
-TRAIN_OUTPUTS = ("image", "mask", "pid", "camid", "viewpoint", "label", "index",
+TRAIN_OUTPUTS = ("image", "mask", "pid", "camid", "viewpoint", "label", "index", "position",
                  "flip", "crop_anchor", "erase_anchor", "erase_shape")
 EVAL_OUTPUTS = ("image", "pid", "camid", "index")
 
@@ -35,10 +37,6 @@ def mask_bytes(sample: Sample) -> np.ndarray:
     return read_bytes(sample.mask) if sample.mask else _NO_PERSON
 
 
-def _scalars(values, dtype) -> list[np.ndarray]:
-    return [np.asarray(v, dtype=dtype) for v in values]
-
-
 @dataclass
 class BotOptions:
     """BoT augmentation settings: flip probability, zero padding before the crop, erasing probability."""
@@ -50,7 +48,8 @@ class BotOptions:
 
 class TrainSource:
     """One epoch of PK batches for one shard (outputs: `TRAIN_OUTPUTS`, without "mask"
-    when `with_masks` is false).
+    when `with_masks` is false). "position" holds each sample's global position in the epoch
+    (the augmentation's RNG key, (B,) int64).
 
     With `with_keys`, `keys` receives, for every batch produced, ``(epoch, positions)``: the
     global positions of its samples in the epoch (the augmentation's RNG key). DALI runs
@@ -60,7 +59,10 @@ class TrainSource:
 
     def __init__(self, samples: list[Sample], labels: np.ndarray, sampler: PKSampler,
                  size: tuple[int, int], bot: BotOptions, with_masks: bool = True, with_keys: bool = True):
-        self.samples, self.labels, self.sampler = samples, labels, sampler
+        self.samples, self.sampler = samples, sampler
+        self.labels = np.asarray(labels, np.int64)
+        self.pids, self.camids, self.viewpoints = (np.array([getattr(r, name) for r in samples], np.int64)
+                                                   for name in ("pid", "camid", "viewpoint"))
         self.with_masks, self.with_keys = with_masks, with_keys
         self.size, self.bot = size, bot
         self.epoch = 0
@@ -87,8 +89,9 @@ class TrainSource:
         batch = len(idx)
         s = self.sampler
         first = (step * s.num_shards + s.shard_id) * batch  # global position in the epoch
+        positions = np.arange(first, first + batch, dtype=np.int64)
         if self.with_keys:
-            self.keys.append((self.epoch, np.arange(first, first + batch, dtype=np.int64)))
+            self.keys.append((self.epoch, positions))
         params = draw_bot_params(batch, self.size, flip=self.bot.flip, pad=self.bot.pad,
                                  erasing=self.bot.erasing, seed=s.seed, epoch=self.epoch,
                                  shard=s.shard_id, step=step)
@@ -97,15 +100,9 @@ class TrainSource:
         return (
             [read_bytes(r.image) for r in rows],
             *masks,
-            _scalars([r.pid for r in rows], np.int64),
-            _scalars([r.camid for r in rows], np.int64),
-            _scalars([r.viewpoint for r in rows], np.int64),
-            _scalars(self.labels[idx], np.int64),
-            _scalars(idx, np.int64),
-            _scalars(params.flip, np.int32),
-            list(params.crop_anchor),
-            list(params.erase_anchor),
-            list(params.erase_shape),
+            self.pids[idx], self.camids[idx], self.viewpoints[idx], self.labels[idx],
+            idx.astype(np.int64), positions,
+            params.flip, params.crop_anchor, params.erase_anchor, params.erase_shape,
         )
 
 
@@ -113,7 +110,7 @@ def mask_batches(samples: list[Sample], batch_size: int):
     """Every sample's encoded mask once, in order: batches of (mask bytes, row index)."""
     for start in range(0, len(samples), batch_size):
         rows = range(start, min(start + batch_size, len(samples)))
-        yield [mask_bytes(samples[i]) for i in rows], _scalars(rows, np.int64)
+        yield [mask_bytes(samples[i]) for i in rows], np.arange(rows.start, rows.stop, dtype=np.int64)
 
 
 class EvalSource:
@@ -121,6 +118,7 @@ class EvalSource:
 
     def __init__(self, samples: list[Sample], batch_size: int):
         self.samples, self.batch_size = samples, batch_size
+        self.pids, self.camids = (np.array([getattr(r, name) for r in samples], np.int64) for name in ("pid", "camid"))
         self._start = 0
 
     def __len__(self) -> int:
@@ -136,7 +134,4 @@ class EvalSource:
         idx = np.arange(self._start, min(self._start + self.batch_size, len(self.samples)))
         self._start += self.batch_size
         rows = [self.samples[i] for i in idx]
-        return ([read_bytes(r.image) for r in rows],
-                _scalars([r.pid for r in rows], np.int64),
-                _scalars([r.camid for r in rows], np.int64),
-                _scalars(idx, np.int64))
+        return ([read_bytes(r.image) for r in rows], self.pids[idx], self.camids[idx], idx)
