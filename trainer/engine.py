@@ -28,31 +28,38 @@ def _center_step(loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scaler: t
 
 def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, *, device: torch.device, epoch: int,
-                    scaler: torch.amp.GradScaler | None = None,
+                    scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype = torch.float16,
                     center_optimizer: torch.optim.Optimizer | None = None,
-                    show_progress: bool = True,
+                    show_progress: bool = True, sync_every: int = 20,
                     on_batch: Callable[[dict], None] | None = None) -> dict[str, float]:
     """Train `model` for one pass over `loader` (batches as `dali_pipes.ReIDLoader` yields them:
-    "images" (B, 3, H, W) float, "labels" (B,) int64).
+    "images" (B, 3, H, W) float, "labels" (B,) int64; tensors already on `device` are used as
+    they are).
 
     `model` returns (cls_score, global_feat) in train mode; `loss_fn(cls_score, global_feat,
     labels)` returns (total, parts) like `trainer.losses.ReIDLoss`. `scaler`: a GradScaler
-    (enabled = AMP with float16 autocast on CUDA). Under DDP the returned figures are over all
-    ranks. Synchronizes the device once per step (to read the loss).
+    (enabled = AMP: autocast to `amp_dtype` on CUDA; channels_last images). Under DDP the
+    returned figures are over all ranks. The per-step figures are summed on the device and read
+    back (one device sync) every `sync_every` steps and at the end, so the host runs ahead of
+    the GPU in between; the progress bar shows them as of the last read.
 
     Returns: "loss", "ce", "triplet", "center" (means per batch), "acc" (ID accuracy),
-    "img_s" (images/s, all ranks), "data_wait" (share of the epoch spent waiting for data),
-    "seconds".
+    "img_s" (images/s, all ranks), "data_wait" (share of the epoch spent waiting for the
+    loader's next batch), "seconds".
     """
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be >= 1, got {sync_every}")
     scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
     amp = scaler.is_enabled()
+    memory_format = torch.channels_last if amp and device.type == "cuda" else torch.preserve_format
     model.train()
-    sums = torch.zeros(len(SUMMED), dtype=torch.float64)
+    on_device = torch.zeros(len(SUMMED), dtype=torch.float64, device=device)
     wait = 0.0
     start = time.perf_counter()
     bar = tqdm(total=len(loader), desc=f"epoch {epoch}", disable=not show_progress,
                dynamic_ncols=True, mininterval=1.0, leave=True)
     it = iter(loader)
+    steps = 0
     while True:
         t0 = time.perf_counter()
         try:
@@ -62,12 +69,12 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
         wait += time.perf_counter() - t0
         if on_batch is not None:
             on_batch(batch)
-        images = batch["images"].to(device, non_blocking=True)
+        images = batch["images"].to(device, non_blocking=True, memory_format=memory_format)
         labels = batch["labels"].to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         if center_optimizer is not None:
             center_optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp):
             cls_score, global_feat = model(images)
             loss, parts = loss_fn(cls_score, global_feat, labels)
         scaler.scale(loss).backward()
@@ -77,19 +84,21 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
         scaler.update()
 
         zero = loss.new_zeros(())
-        step = torch.stack([loss.detach().float(), *(parts.get(k, zero).float() for k in SUMMED[1:4]),
-                            (cls_score.argmax(1) == labels).sum().float(), zero + len(labels), zero + 1])
-        sums += step.double().cpu()  # the one device sync per step
-        elapsed = time.perf_counter() - start
+        on_device += torch.stack([loss.detach().float(), *(parts.get(k, zero).float() for k in SUMMED[1:4]),
+                                  (cls_score.argmax(1) == labels).sum().float(), zero + len(labels), zero + 1])
+        steps += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{sums[0] / sums[6]:.3f}", img_s=f"{sums[5] / elapsed:.0f}",
-                        wait=f"{wait / elapsed:.0%}", refresh=False)
+        if steps % sync_every == 0:
+            sums = on_device.tolist()  # the device sync, once every `sync_every` steps
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{sums[0] / sums[6]:.3f}", img_s=f"{sums[5] / elapsed:.0f}",
+                            wait=f"{wait / elapsed:.0%}", refresh=False)
     bar.close()
     seconds = time.perf_counter() - start
-    all_reduce_sum(sums)
-    times = all_reduce_sum(torch.tensor([wait, seconds], dtype=torch.float64))
-    n = max(float(sums[6]), 1.0)
-    out = {key: float(sums[i]) / n for i, key in enumerate(SUMMED[:4])}
-    out.update(acc=float(sums[4] / max(float(sums[5]), 1.0)), img_s=float(sums[5]) / max(seconds, 1e-9),
-               data_wait=float(times[0] / max(float(times[1]), 1e-9)), seconds=seconds)
+    sums = all_reduce_sum(on_device).tolist()
+    wait_all, seconds_all = all_reduce_sum(torch.tensor([wait, seconds], dtype=torch.float64)).tolist()
+    n = max(sums[6], 1.0)
+    out = {key: sums[i] / n for i, key in enumerate(SUMMED[:4])}
+    out.update(acc=sums[4] / max(sums[5], 1.0), img_s=sums[5] / max(seconds, 1e-9),
+               data_wait=wait_all / max(seconds_all, 1e-9), seconds=seconds)
     return out

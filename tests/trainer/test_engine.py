@@ -35,3 +35,54 @@ def test_loss_goes_down_on_tiny_world(tiny_world):
     assert all(0 <= h["data_wait"] <= 1 and 0 <= h["acc"] <= 1 and h["img_s"] > 0 for h in history)
     assert sum(seen) == batches * 16
     assert not torch.equal(centers, loss_fn.center.centers)  # the centers trained too
+
+
+class _TinyModel(torch.nn.Module):
+    """(B, 3, H, W) -> (scores over 4 classes, 8-d features)."""
+
+    def __init__(self):
+        super().__init__()
+        self.feat = torch.nn.Linear(3, 8)
+        self.cls = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        f = self.feat(x.mean(dim=(2, 3)))
+        return self.cls(f), f
+
+
+def _tiny_epoch(sync_every: int):
+    g = torch.Generator().manual_seed(0)
+    batches = [{"images": torch.randn(8, 3, 4, 2, generator=g), "labels": torch.arange(8) % 4} for _ in range(7)]
+    torch.manual_seed(0)
+    model = _TinyModel()
+    ce = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return train_one_epoch(model, batches, lambda s, f, y: (ce(s, y), {"ce": ce(s, y)}), optimizer,
+                           device=torch.device("cpu"), epoch=1, show_progress=False, sync_every=sync_every)
+
+
+def test_figures_are_read_back_every_n_steps_and_do_not_depend_on_n(monkeypatch):
+    """A read of a tensor's values (`tolist`, `item`, `cpu`) is what waits for the GPU."""
+    reads = []
+    for name in ("tolist", "item", "cpu"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            reads.append((_name, tuple(self.shape)))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    every_step = _tiny_epoch(sync_every=1)
+    reads_every_step = list(reads)
+    reads.clear()
+    every_third = _tiny_epoch(sync_every=3)
+    # 7 steps: the sums after steps 3 and 6, then the sums and the timings at the end
+    assert reads == [("tolist", (7,))] * 3 + [("tolist", (2,))], reads
+    assert len(reads_every_step) == 7 + 2
+    for key in ("loss", "ce", "acc"):
+        assert every_third[key] == every_step[key], key
+
+
+def test_sync_every_must_be_positive():
+    with pytest.raises(ValueError, match="sync_every"):
+        _tiny_epoch(sync_every=0)
