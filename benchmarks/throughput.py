@@ -1,7 +1,8 @@
-"""Throughput benchmark (DESIGN §10): images/s of the authors-style loader and ours, side by side.
+"""Throughput benchmark: images/s of the authors-style loader and ours, side by side.
 
     python benchmarks/throughput.py [--device cpu|gpu|auto] [--batch 256] [--size 256x128]
-        [--workers N] [--quick] [--windows N] [--manifest CSV | --world DIR] [--out DIR]
+        [--workers N] [--quick] [--plan full|quick|short] [--windows N] [--rows 1,3,4,5,t]
+        [--manifest CSV | --world DIR] [--out DIR]
 
 One run measures, on the same cores and data (the synthetic world at the benchmark size,
 made if missing, or any manifest's training split):
@@ -12,9 +13,11 @@ made if missing, or any manifest's training split):
       the masks come from, when the loader offers them);
   (5) `AttentionAugment` alone on prepared batches (numpy or cupy), next to the authors'
       per-sample core (dilate + Telea + paste) alone on the same arrays;
-and on a GPU the trainer's data-wait share for ResNet-50 + AMP. Each figure is the median of
-several timed windows after a warm-up, with its spread. Writes throughput.json, .md, .png and
-command.txt into OUT/<device>/ (default benchmarks/results/) and prints the ratios.
+and on a GPU (t) the trainer's data-wait share for ResNet-50 + AMP. Each figure is the median
+of several timed windows after a warm-up, with its spread. `--plan short` (about 1/8 of the
+full timing) and `--rows` (a subset of the row ids) fit a short GPU lease. Writes
+throughput.json, .md, .png and command.txt into OUT/<device>/ (default
+./benchmarks/results/, relative to the working directory) and prints the ratios.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ if __name__ == "__main__":  # run as a script: use the installed packages, not t
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import gc  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
@@ -40,9 +44,11 @@ from dali_pipes.manifest import read_manifest  # noqa: E402
 from kernels import AugmentConfig  # noqa: E402
 from trainer.provenance import file_sha256, git_commit, versions  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path("benchmarks") / "results"
 PLANS = {"full": TimingPlan(warmup_s=3.0, windows=5, window_s=4.0, min_warmup_steps=2),
+         "short": TimingPlan(warmup_s=1.0, windows=3, window_s=1.0, min_warmup_steps=2),
          "quick": TimingPlan(warmup_s=0.2, windows=2, window_s=0.3, min_warmup_steps=1)}
+TRAINER_ROW = "t"
 WORLDS = {"full": dict(train_ids=100, test_ids=4, images_per_id=16),   # 1,600 training images
           "quick": dict(train_ids=16, test_ids=4, images_per_id=8)}    # 128
 P = 0.5
@@ -69,10 +75,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                         help="DataLoader workers, and our pipeline's threads (default: the number of cores)")
     parser.add_argument("--quick", action="store_true", help="small world, short windows (< 1 min on CPU)")
+    parser.add_argument("--plan", choices=tuple(PLANS), default=None,
+                        help="timing plan: full (default), short (for a GPU lease), quick (default with --quick)")
+    parser.add_argument("--rows", default=None,
+                        help=f"comma-separated row ids to measure (e.g. 1,3,4,5,{TRAINER_ROW}); default all")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--manifest", help="benchmark on this manifest's training split")
     data.add_argument("--world", help="folder of the synthetic world (made if missing; default data/synth_bench[_quick])")
-    parser.add_argument("--out", default=str(RESULTS), help=f"results folder; files go to OUT/<device>/ (default {RESULTS})")
+    parser.add_argument("--out", default=str(RESULTS), help=f"results folder; files go to OUT/<device>/ (default ./{RESULTS})")
     parser.add_argument("--windows", type=int, default=None, help="timed windows per row (default 5; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -87,6 +97,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--workers {args.workers}: expected >= 1")
     if args.windows is not None and args.windows < 1:
         parser.error(f"--windows {args.windows}: expected >= 1")
+    args.plan = args.plan or ("quick" if args.quick else "full")
+    if args.rows is not None:
+        args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+        if not args.rows:
+            parser.error("--rows: expected row ids, e.g. 3,4,5")
     return args
 
 
@@ -114,13 +129,18 @@ def device_info(device: str) -> dict:
     return {"kind": device, "name": name, "slug": f"{device}-{slug}"}
 
 
-# Where the augmentation runs and where its masks come from (DESIGN §6): row (4) is the
-# loader's default (in the DALI graph, masks from the mask bank); these are the alternatives.
-LOADER_VARIANTS = (
-    ("b", "augmentation after the iterator (torch), mask bank", {"augment_in": "iterator"}),
-    ("c", "augmentation in the DALI graph, PNG masks decoded per batch", {"mask_source": "png"}),
-    ("d", "augmentation after the iterator, PNG masks", {"augment_in": "iterator", "mask_source": "png"}),
-)
+PLACEMENTS = {"pipeline": "in the DALI graph", "iterator": "after the iterator"}
+
+
+def loader_variants(device: str) -> tuple:
+    """Where the augmentation runs and where its masks come from: row (4) is the loader's
+    default for `device` (CPU: in the DALI graph; GPU: fused kernels after the iterator; masks
+    from the mask bank); these are the alternatives."""
+    default = "pipeline" if device == "cpu" else "iterator"
+    other = "iterator" if device == "cpu" else "pipeline"
+    return (("b", f"augmentation {PLACEMENTS[other]}, mask bank", {"augment_in": other}),
+            ("c", f"augmentation {PLACEMENTS[default]}, PNG masks decoded per batch", {"mask_source": "png"}),
+            ("d", f"augmentation {PLACEMENTS[other]}, PNG masks", {"augment_in": other, "mask_source": "png"}))
 
 
 def rows(args: argparse.Namespace, device: str, manifest: str, samples: list) -> list[Row]:
@@ -128,7 +148,8 @@ def rows(args: argparse.Namespace, device: str, manifest: str, samples: list) ->
     size, batch, n = args.size, args.batch, args.workers
     aug = AugmentConfig(p=P, seed=args.seed)
     backend = "cupy" if device == "gpu" else "numpy"
-    prepared = steps.prepare_batch(samples, size, batch, args.seed)
+    prepared = functools.cache(lambda: steps.prepare_batch(samples, size, batch, args.seed))  # rows 5 only
+    telea_batch = min(batch, 64)  # Telea costs per image: a smaller batch keeps windows short
     out = [
         Row("1", "authors_aug", f"authors-style DataLoader, per-sample swap p={P}, {n} workers", "authors",
             lambda: steps.authors_step(samples, size, batch, n, P, args.seed), burst=n),
@@ -136,23 +157,30 @@ def rows(args: argparse.Namespace, device: str, manifest: str, samples: list) ->
             lambda: steps.authors_step(samples, size, batch, n, 0.0, args.seed), burst=n),
         Row("3", "ours_plain", f"ours: DALI decode + resize + BoT augs, {n} threads", "ours",
             lambda: steps.loader_step(manifest, size, batch, device, n, None, args.seed)),
-        Row("4", "ours_aug", f"ours: + attention augmentation p={P} (in the DALI graph, mask bank)", "ours",
+        Row("4", "ours_aug", f"ours: + attention augmentation p={P} "
+            f"({PLACEMENTS['pipeline' if device == 'cpu' else 'iterator']}, mask bank)", "ours",
             lambda: steps.loader_step(manifest, size, batch, device, n, aug, args.seed)),
     ]
-    for suffix, label, options in LOADER_VARIANTS:
+    for suffix, label, options in loader_variants(device):
         out.append(Row("4" + suffix, "ours_aug_" + "_".join(f"{k}_{v}" for k, v in options.items()),
                        f"ours: {label}", "ours",
                        lambda o=options: steps.loader_step(manifest, size, batch, device, n, aug, args.seed, **o)))
     out.append(Row("5", "kernel_ours", f"AttentionAugment alone ({backend}, pull-push)", "kernel",
-                   lambda: steps.kernel_step(prepared, aug, device)))
+                   lambda: steps.kernel_step(prepared(), aug, device)))
     if device == "cpu":
         telea = AugmentConfig(p=P, seed=args.seed, inpaint="telea")
-        small = prepared.head(min(batch, 64))  # Telea costs per image: a smaller batch keeps windows short
         out.append(Row("5t", "kernel_ours_telea", "AttentionAugment alone (numpy, Telea)", "kernel",
-                       lambda: steps.kernel_step(small, telea, device), note=f"batch {len(small.images)}"))
+                       lambda: steps.kernel_step(prepared().head(telea_batch), telea, device),
+                       note=f"batch {telea_batch}"))
     out.append(Row("5r", "kernel_authors", "authors' per-sample core alone (dilate + Telea + paste)", "authors",
-                   lambda: steps.authors_core_step(prepared, P, args.seed), note="one sample at a time, in-process"))
-    return out
+                   lambda: steps.authors_core_step(prepared(), P, args.seed), note="one sample at a time, in-process"))
+    if args.rows is None:
+        return out
+    known = [r.id for r in out] + [TRAINER_ROW]
+    unknown = [r for r in args.rows if r not in known]
+    if unknown:
+        raise SystemExit(f"--rows: unknown row id(s) {unknown}; this run has {known}")
+    return [r for r in out if r.id in args.rows]
 
 
 def not_measured(device: str) -> list[dict]:
@@ -207,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info['name']}: {len(samples)} training images of {manifest}", flush=True)
 
     load_before = os.getloadavg()[0]
-    plan, results = PLANS[mode], []
+    plan, results = PLANS[args.plan], []
     if args.windows:
         plan = replace(plan, windows=args.windows)
     for row in rows(args, device, str(manifest), samples):
@@ -219,21 +247,25 @@ def main(argv: list[str] | None = None) -> int:
                         "note": row.note, "rate": rate.to_dict()})
         print(f"({row.id}) {row.label}: {rate.median:,.1f} images/s [{rate.min:,.1f}-{rate.max:,.1f}]", flush=True)
 
-    if device == "gpu":
+    if device == "gpu" and (args.rows is None or TRAINER_ROW in args.rows):
         from benchmarks.trainer_wait import trainer_data_wait
 
         try:
             trainer = trainer_data_wait(str(manifest), args.size, AugmentConfig(p=P, seed=args.seed), args.workers,
-                                        steps=10 if args.quick else 40, warmup_steps=3 if args.quick else 10)
+                                        steps=40 if args.plan == "full" else 15,
+                                        warmup_steps=10 if args.plan == "full" else 5)
         except ImportError as e:  # a bare GPU machine may lack the trainer's dependencies (tqdm)
             trainer = {"skipped": f"trainer not importable here: {e}"}
+    elif device == "gpu":
+        trainer = {"skipped": f"row {TRAINER_ROW} not asked for (--rows)"}
     else:
         trainer = {"skipped": "CPU run: the ResNet-50 + AMP data-wait share is measured on a GPU"}
     by_key = {r["key"]: r["rate"]["median"] for r in results}
     record = {
         "device": info, "versions": versions(), "git_commit": git_commit(Path(__file__).resolve().parent.parent),
         "command": command,
-        "config": {"mode": mode, "batch": args.batch, "size": list(args.size), "workers": args.workers,
+        "config": {"mode": mode, "plan": args.plan, "rows": args.rows, "batch": args.batch, "size": list(args.size),
+                   "workers": args.workers,
                    "cpu_cores": len(os.sched_getaffinity(0)), "p": P, "seed": args.seed,
                    "manifest": _shown(manifest), "manifest_sha256": file_sha256(manifest),
                    "train_images": len(samples), "timing": asdict(plan),

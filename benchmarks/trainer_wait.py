@@ -37,7 +37,7 @@ def trainer_data_wait(manifest: str, size: tuple[int, int], augment, threads: in
                       seed: int = 0) -> dict:
     """Data-wait share of `steps` BoT training steps (after `warmup_steps`) fed by our loader.
 
-    device "gpu": CUDA with AMP (float16 autocast + GradScaler), cuDNN autotuning; "cpu" (no
+    device "gpu": CUDA with AMP (float16 autocast + GradScaler, channels_last), cuDNN autotuning; "cpu" (no
     AMP) exists to test this code without a GPU. Returns "data_wait" (fraction of step time),
     "img_s" (training images/s with the loader), "model_img_s" (the same steps fed one cached
     batch: the model's own rate), "model_data_wait", "steps", "batch", "amp", "model".
@@ -53,6 +53,8 @@ def trainer_data_wait(manifest: str, size: tuple[int, int], augment, threads: in
     loader = ReIDLoader(manifest, split="train", batch_size=batch, num_instances=4, size=size, augment=augment,
                         device=device, seed=seed, num_threads=threads, validate=False)
     net = build_model(model, loader.num_classes).to(torch_device)
+    if device == "gpu":
+        net = net.to(memory_format=torch.channels_last)  # what the engine feeds it under AMP
     loss_fn = ReIDLoss(loader.num_classes, net.feat_dim).to(torch_device)
     optimizer = make_optimizer(net)
     scaler = torch.amp.GradScaler(torch_device.type, enabled=device == "gpu")

@@ -67,6 +67,7 @@ def test_quick_run_markdown_and_chart(quick_run):
     (["--size", "256by128"], "--size"), (["--size", "8x8"], "--size"),
     (["--batch", "30"], "--batch"), (["--workers", "0"], "--workers"), (["--windows", "0"], "--windows"),
     (["--manifest", "a.csv", "--world", "w"], "not allowed with"),
+    (["--plan", "long"], "--plan"), (["--rows", ","], "--rows"),
 ])
 def test_bad_arguments_exit_with_a_message(argv, message, capsys):
     from benchmarks.throughput import parse_args
@@ -82,3 +83,13 @@ def test_device_info_names_the_cpu():
     info = device_info("cpu")
     assert info["kind"] == "cpu" and info["slug"].startswith("cpu-") and "cores" in info["name"]
     assert all(c.isalnum() or c == "-" for c in info["slug"])
+
+
+def test_rows_and_plan_pick_what_is_measured(tmp_path):
+    from benchmarks.throughput import PLANS, parse_args, rows
+
+    args = parse_args(["--rows", "3, 5", "--plan", "short", "--device", "cpu"])
+    assert args.rows == ["3", "5"] and PLANS[args.plan].window_s < PLANS["full"].window_s
+    assert [r.id for r in rows(args, "cpu", "unused.csv", samples=[])] == ["3", "5"]
+    with pytest.raises(SystemExit, match="unknown row id"):
+        rows(parse_args(["--rows", "3,9"]), "cpu", "unused.csv", samples=[])
