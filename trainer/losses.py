@@ -1,28 +1,11 @@
-"""ReID losses as in BoT: label-smoothed cross-entropy, batch-hard triplet, center loss."""
+"""ReID losses as in BoT: label-smoothed cross-entropy (`nn.CrossEntropyLoss(label_smoothing=...)`,
+the target `(1 - epsilon) * one_hot + epsilon / num_classes` of Szegedy et al.), batch-hard
+triplet, center loss."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-class CrossEntropyLabelSmooth(nn.Module):
-    """Cross-entropy against `(1 - epsilon) * one_hot + epsilon / num_classes` (Szegedy et al.).
-
-    `forward(logits (B, C) float, labels (B,) int64 in [0, C)) -> scalar`.
-    """
-
-    def __init__(self, num_classes: int, epsilon: float = 0.1):
-        super().__init__()
-        if not 0 <= epsilon < 1:
-            raise ValueError(f"epsilon must be in [0, 1), got {epsilon}")
-        self.num_classes, self.epsilon = num_classes, epsilon
-
-    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        log_probs = F.log_softmax(logits.float(), dim=1)
-        targets = torch.zeros_like(log_probs).scatter_(1, labels.unsqueeze(1), 1)
-        targets = (1 - self.epsilon) * targets + self.epsilon / self.num_classes
-        return (-targets * log_probs).sum(dim=1).mean()
 
 
 def euclidean_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -86,15 +69,17 @@ class ReIDLoss(nn.Module):
                  triplet_weight: float = 1.0, margin: float = 0.3, soft_margin: bool = False,
                  center_weight: float = 0.0, generator: torch.Generator | None = None):
         super().__init__()
+        if not 0 <= label_smooth < 1:
+            raise ValueError(f"label_smooth must be in [0, 1), got {label_smooth}")
         self.weights = {"ce": ce_weight, "triplet": triplet_weight, "center": center_weight}
-        self.ce = CrossEntropyLabelSmooth(num_classes, label_smooth)
+        self.ce = nn.CrossEntropyLoss(label_smoothing=label_smooth)
         self.triplet = TripletLoss(margin, soft=soft_margin)
         self.center = CenterLoss(num_classes, feat_dim, generator) if center_weight > 0 else None
 
     def forward(self, cls_score: torch.Tensor, global_feat: torch.Tensor, labels: torch.Tensor):
         terms = {}
         if self.weights["ce"] > 0:
-            terms["ce"] = self.ce(cls_score, labels)
+            terms["ce"] = self.ce(cls_score.float(), labels)
         if self.weights["triplet"] > 0:
             terms["triplet"] = self.triplet(global_feat, labels)
         if self.center is not None:

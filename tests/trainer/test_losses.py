@@ -4,7 +4,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainer.losses import CenterLoss, CrossEntropyLabelSmooth, ReIDLoss, TripletLoss
+from trainer.losses import CenterLoss, ReIDLoss, TripletLoss
+
+
+def label_smoothed_ce(logits, labels, eps):
+    """The ID loss of `ReIDLoss` alone: (B, C), (B,) -> scalar."""
+    loss = ReIDLoss(logits.shape[1], 1, label_smooth=eps, triplet_weight=0)
+    return loss(logits, torch.zeros(len(labels), 1), labels)[1]["ce"]
+
+
+def test_label_smoothing_hand_computed():
+    # p = softmax([ln 3, 0]) = (0.75, 0.25); eps 0.2 over 2 classes: target (0.9, 0.1)
+    logits, labels = torch.tensor([[np.log(3.0), 0.0]]), torch.tensor([0])
+    expected = -(0.9 * np.log(0.75) + 0.1 * np.log(0.25))
+    assert label_smoothed_ce(logits, labels, 0.2).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_label_smoothing_matches_formula():
@@ -13,14 +26,19 @@ def test_label_smoothing_matches_formula():
     log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     eps = 0.1
     expected = np.mean([-(1 - eps) * log_p[i, y] - eps / 5 * log_p[i].sum() for i, y in enumerate(labels)])
-    got = CrossEntropyLabelSmooth(5, eps)(torch.tensor(logits), torch.tensor(labels))
+    got = label_smoothed_ce(torch.tensor(logits, dtype=torch.float32), torch.tensor(labels), eps)
     assert got.item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_label_smoothing_zero_is_cross_entropy():
     logits, labels = torch.randn(4, 3, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 2, 1, 1])
-    got = CrossEntropyLabelSmooth(3, 0.0)(logits, labels)
-    assert got.item() == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
+    assert label_smoothed_ce(logits, labels, 0.0).item() == pytest.approx(F.cross_entropy(logits, labels).item(),
+                                                                         rel=1e-6)
+
+
+def test_label_smoothing_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="label_smooth must be in"):
+        ReIDLoss(3, 2, label_smooth=1.0)
 
 
 def test_triplet_hand_computed():
