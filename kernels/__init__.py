@@ -1,25 +1,34 @@
-"""The attention-swap augmentation math: one API, two backends (DESIGN §4, §5).
+"""The attention-swap augmentation math: one API, two backends.
 
 `numpy` (NumPy + OpenCV, CPU; also the test oracle) and `cupy` (CUDA kernels in `cuda/*.cu`,
 compiled by CuPy's NVRTC on first use, cached per device). A step takes numpy or cupy arrays
-and returns the same kind; `AttentionAugment` also takes torch tensors (DLPack).
-Importing this package touches no GPU. It imports nothing else of the project.
+and returns the same kind; `AttentionAugment` also takes torch tensors (DLPack). On the cupy
+backend `AttentionAugment` runs as a few fused kernels per batch (the steps' device functions,
+shared), does not synchronize and copies nothing between host and device when its inputs are
+on the device; with a `Tail` it also applies the BoT tail (flip, pad + crop, normalization,
+random erasing) in its last kernel. Importing this package touches no GPU. It imports nothing
+else of the project.
 
-    from kernels import AugmentConfig, AttentionAugment, dilate, inpaint
+    from kernels import AugmentConfig, AttentionAugment, Tail
     aug = AttentionAugment(AugmentConfig(p=0.5, roi="full", seed=0), backend="auto")
-    out = aug(images, masks, pids, viewpoints, epoch=0, index=None)
+    out = aug(images, masks, pids, viewpoints, epoch=0, index=None)  # out.images (B, H, W, 3) uint8
+    tail = Tail(flip=flip, crop_anchor=crop, erase_anchor=erase_at, erase_shape=erase_hw)
+    out = aug(images, masks, pids, viewpoints, epoch=0, index=index, tail=tail)  # float32 (B, 3, H, W)
 """
 from .augment import AttentionAugment, AugmentOutput
 from .bank import DonorBank
-from .compat import DonorKeys, compatibility
+from .compat import compatibility
 from .composite import composite
 from .config import AugmentConfig
 from .dilate import dilate
-from .donors import DonorDraw, draw_donors
+from .donors import draw_donors
 from .inpaint import inpaint
-from .masks import CANVAS, Rois, normalize_masks, roi_masks
+from .masks import CANVAS, normalize_masks, roi_masks
+from .records import DonorDraw, DonorKeys, Rois
+from .tail import IMAGENET_MEAN, IMAGENET_STD, Tail, bot_tail
 
 __all__ = [
     "AttentionAugment", "AugmentConfig", "AugmentOutput", "CANVAS", "DonorBank", "DonorDraw", "DonorKeys",
-    "Rois", "compatibility", "composite", "dilate", "draw_donors", "inpaint", "normalize_masks", "roi_masks",
+    "IMAGENET_MEAN", "IMAGENET_STD", "Rois", "Tail", "bot_tail", "compatibility", "composite", "dilate",
+    "draw_donors", "inpaint", "normalize_masks", "roi_masks",
 ]

@@ -1,28 +1,34 @@
-"""`AttentionAugment`: the implicit-attention background swap on a batch (DESIGN §4, §5).
+"""`AttentionAugment`: the implicit-attention background swap on a batch.
 
 Per call: ROI masks -> normalized masks -> all-pairs compatibility against the pool (batch +
 bank) -> donor draw (counter-based RNG) -> gather donors -> dilate their ROIs -> inpaint the
-holes -> composite -> store the batch in the bank. The numpy backend works on the swapped
-samples only; the cupy backend runs every step on all samples (a sample without a donor
-composites onto itself) so that nothing waits for the GPU.
+holes -> composite -> (optionally) the BoT tail -> store the batch in the bank. The numpy
+backend runs the public steps one after the other on the swapped samples only. The cupy
+backend runs the same computation as a few fused kernels on all samples (a sample without a
+donor keeps its image): about a dozen device operations per batch, no host synchronization,
+no host-to-device copy (see `cupy_ops.attention_augment`).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from . import rng
 from .arrays import array_module, from_torch, library_of, to_torch, torch_on_gpu
 from .bank import DonorBank
-from .compat import DonorKeys, compatibility
+from .compat import compatibility
 from .composite import composite
 from .config import AugmentConfig
 from .dilate import dilate
 from .donors import draw_donors
 from .inpaint import TELEA_RADIUS, inpaint
 from .masks import normalize_masks, roi_masks
+from .records import DonorKeys
+from .tail import Tail, bot_tail, checked_tail
 
 BACKENDS = ("numpy", "cupy", "auto")
 
@@ -31,7 +37,8 @@ BACKENDS = ("numpy", "cupy", "auto")
 class AugmentOutput:
     """Result of `AttentionAugment` for a batch of B samples, in the caller's array library.
 
-    images: (B, H, W, 3) uint8, augmented. donor: (B,) int64 pool index of the donor (j < B: a
+    images: (B, H, W, 3) uint8, augmented; with a tail, float32 (B, 3, H, W) after it (NCHW, or
+    channels_last strides when the tail asks for them). donor: (B,) int64 pool index of the donor (j < B: a
     sample of the batch, B + s: bank slot s), -1 where not swapped. swapped: (B,) bool.
     donor_pids: (B,) int64 pid of the donor, -1 where not swapped. Labels are unchanged.
     """
@@ -86,7 +93,8 @@ class AttentionAugment:
         self.bank = DonorBank(config.bank_size)
         self._next_index = 0  # for calls without `index`: consecutive calls get consecutive indices
 
-    def __call__(self, images, masks, pids, viewpoints, epoch: int = 0, index=None) -> AugmentOutput:
+    def __call__(self, images, masks, pids, viewpoints, epoch: int = 0, index=None, tail: Tail | None = None
+                 ) -> AugmentOutput:
         """Augment a batch.
 
         images: (B, H, W, 3) uint8 RGB. masks: (B, H, W) uint8 (or bool), non-zero = person;
@@ -94,7 +102,10 @@ class AttentionAugment:
         unknown). epoch: int. index: (B,) integer global sample indices keying the RNG; None
         uses an internal counter (call k of this object gets indices k*B .. k*B + B - 1 for equal
         B), so consecutive calls draw differently and a fresh object replays the same draws.
-        pids, viewpoints and index may also be host arrays or sequences when images are on the GPU.
+        pids, viewpoints and index may also be host arrays or sequences when images are on the GPU
+        (they are then copied to the device). tail: a `Tail` (its arrays in the images' library)
+        to apply the BoT tail (`bot_tail`) to the augmented images: `out.images` is then float32
+        (B, 3, H, W). Does not synchronize on the cupy backend.
         """
         library = library_of(images)
         if library_of(masks) != library:
@@ -104,10 +115,13 @@ class AttentionAugment:
         with _device_context(images, library, on_gpu):
             if library == "torch":
                 images, masks = from_torch(images), from_torch(masks)
+                if tail is not None:
+                    tail = dataclasses.replace(tail, **{name: _from_torch_like(getattr(tail, name)) for name in
+                                                        ("flip", "crop_anchor", "erase_anchor", "erase_shape")})
             xp = array_module(images)
             labels = dict(pids=pids, viewpoints=viewpoints, index=index)
             labels = {name: None if a is None else _labels_array(name, a, xp) for name, a in labels.items()}
-            out = self._augment(*self._validated(images, masks, **labels), int(epoch))
+            out = self._augment(*self._validated(images, masks, **labels), int(epoch), tail)
             if library == "torch":
                 out = AugmentOutput(*(to_torch(a) for a in (out.images, out.donor, out.swapped, out.donor_pids)),
                                     wanted=out.wanted, candidates=out.candidates)
@@ -125,7 +139,8 @@ class AttentionAugment:
                              "use inpaint='pullpush' for GPU input")
 
     def _validated(self, images, masks, pids, viewpoints, index):
-        """Shapes and dtypes checked once here: (images, masks uint8, pids, viewpoints, index int64)."""
+        """Shapes and dtypes checked once here: (images, masks uint8, pids, viewpoints, index int64 or
+        None, index_base): without `index`, sample i has index index_base + i."""
         xp = array_module(images)
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
             raise ValueError(f"AttentionAugment: images must be (B, H, W, 3) uint8, "
@@ -134,23 +149,37 @@ class AttentionAugment:
         if tuple(masks.shape) != tuple(images.shape[:3]) or masks.dtype not in (np.uint8, np.bool_):
             raise ValueError(f"AttentionAugment: masks must be {tuple(images.shape[:3])} uint8, "
                              f"got {tuple(masks.shape)} {masks.dtype}")
-        if index is None:
-            index = xp.arange(self._next_index, self._next_index + b, dtype=np.int64)
-            self._next_index += b
-        for name, a in dict(pids=pids, viewpoints=viewpoints, index=index).items():
+        index_base = self._next_index
+        self._next_index += b
+        labels = dict(pids=pids, viewpoints=viewpoints) | ({} if index is None else dict(index=index))
+        for name, a in labels.items():
             if tuple(a.shape) != (b,) or a.dtype.kind not in "iu":
                 raise ValueError(f"AttentionAugment: {name} must be ({b},) integers, got {tuple(a.shape)} {a.dtype}")
-        pids, viewpoints, index = (xp.ascontiguousarray(a).astype(np.int64, copy=False)
+        pids, viewpoints, index = (None if a is None else xp.ascontiguousarray(a).astype(np.int64, copy=False)
                                    for a in (pids, viewpoints, index))
-        return xp.ascontiguousarray(images), xp.ascontiguousarray(masks).view(np.uint8), pids, viewpoints, index
+        return (xp.ascontiguousarray(images), xp.ascontiguousarray(masks).view(np.uint8), pids, viewpoints, index,
+                index_base)
 
-    def _augment(self, images, masks, pids, viewpoints, index, epoch: int) -> AugmentOutput:
+    def _augment(self, images, masks, pids, viewpoints, index, index_base: int, epoch: int, tail) -> AugmentOutput:
         cfg = self.config
         xp = array_module(images)
-        if images.shape[0] == 0:
+        b = images.shape[0]
+        tail_arrays = () if tail is None else checked_tail(tail, b, xp)
+        if b == 0:
             none = xp.zeros(0, np.int64)
-            return AugmentOutput(images=images.copy(), donor=none, swapped=none.astype(bool), donor_pids=none,
-                                 wanted=none.astype(bool), candidates=none.astype(np.int32))
+            return AugmentOutput(images=images.copy() if tail is None else bot_tail(images, tail), donor=none,
+                                 swapped=none.astype(bool), donor_pids=none, wanted=none.astype(bool),
+                                 candidates=none.astype(np.int32))
+        if xp is not np:
+            from . import cupy_ops
+
+            key = rng.epoch_key(cfg.seed, epoch)
+            out, donor, wanted, candidates, swapped, donor_pids = cupy_ops.attention_augment(
+                cfg, self.bank, images, masks, pids, viewpoints, index, index_base, key, tail, tail_arrays)
+            return AugmentOutput(images=out, donor=donor, swapped=swapped, donor_pids=donor_pids, wanted=wanted,
+                                 candidates=candidates)
+        if index is None:
+            index = np.arange(index_base, index_base + b, dtype=np.int64)
         rois = roi_masks(masks, cfg.roi, cfg.split)
         keys = DonorKeys(rois.areas, normalize_masks(rois), pids, viewpoints)
         pool = self.bank.pool_keys(keys)
@@ -159,17 +188,18 @@ class AttentionAugment:
         draw = draw_donors(compat, index, p=cfg.p, seed=cfg.seed, epoch=epoch)
         out_images = self._apply(images, rois, draw.donor)
         swapped = draw.donor >= 0
-        donor_pids = xp.where(swapped, pool.pids[xp.maximum(draw.donor, 0)], -1)
+        donor_pids = np.where(swapped, pool.pids[np.maximum(draw.donor, 0)], -1)
         self.bank.push(images, rois, keys)
+        if tail is not None:
+            out_images = bot_tail(out_images, tail)
         return AugmentOutput(images=out_images, donor=draw.donor, swapped=swapped, donor_pids=donor_pids,
                              wanted=draw.wanted, candidates=draw.candidates)
 
     def _apply(self, images, rois, donor):
-        """Composite every swapped sample's ROI over its donor's inpainted background."""
+        """Composite every swapped sample's ROI over its donor's inpainted background (numpy)."""
         cfg = self.config
-        on_host = array_module(images) is np
-        rows = np.flatnonzero(donor >= 0) if on_host else slice(None)  # numpy: swapped rows only
-        if on_host and rows.size == 0:
+        rows = np.flatnonzero(donor >= 0)
+        if rows.size == 0:
             return images.copy()
         donor_images, donor_rois, donor_boxes = self.bank.take(images, rois, donor[rows])
         if cfg.inpaint == "none":
@@ -178,12 +208,14 @@ class AttentionAugment:
             width = donor_boxes[:, 3] - donor_boxes[:, 2] + 1
             radius = TELEA_RADIUS * width if cfg.inpaint == "telea" else None
             background = inpaint(donor_images, dilate(donor_rois, cfg.dilate), cfg.inpaint, radius=radius)
-        mixed = composite(images[rows], rois.masks[rows], background)
-        if not on_host:
-            return mixed
         out = images.copy()
-        out[rows] = mixed
+        out[rows] = composite(images[rows], rois.masks[rows], background)
         return out
+
+
+def _from_torch_like(a):
+    """A tail array: torch tensors as numpy/cupy arrays (DLPack), anything else as it is."""
+    return from_torch(a) if hasattr(a, "shape") and library_of(a) == "torch" else a
 
 
 def _labels_array(name: str, a, xp):

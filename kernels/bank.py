@@ -4,15 +4,13 @@ With small batches few samples pass the compatibility rules, so earlier batches'
 kept as extra donors: their image, ROI mask, box, normalized mask, area, pid and viewpoint, in
 the same array library (and so on the same device) as the batches. Pool index j < B is sample
 j of the batch, j = B + s is bank slot s. Slots are filled in order and then overwritten
-oldest first; a batch larger than the bank keeps its last `size` samples.
+oldest first; a batch larger than the bank keeps its last `size` samples. Which slots are
+filled is counted on the host (`filled`), so using the bank never waits for the GPU.
 """
 from __future__ import annotations
 
 from .arrays import array_module
-from .compat import DonorKeys
-from .masks import Rois
-
-_FIELDS = ("images", "rois", "boxes", "areas", "normalized", "pids", "viewpoints")
+from .records import DonorKeys, Rois
 
 
 class DonorBank:
@@ -20,8 +18,10 @@ class DonorBank:
 
     def __init__(self, size: int):
         self.size = size
+        self.filled = 0  # slots 0 .. filled - 1 hold samples
         self._store: dict | None = None  # field -> (size, ...) array, allocated on first push
         self._next = 0
+        self._cleared = False  # the never-filled slots of a device store are zeroed (by its first push)
 
     def pool_keys(self, batch: DonorKeys) -> DonorKeys:
         """Keys of the pool: the batch's, then the bank's (empty slots have area 0)."""
@@ -59,14 +59,45 @@ class DonorBank:
         if self._store is None:
             xp = array_module(images)
             self._store = {name: xp.zeros((self.size,) + a.shape[1:], a.dtype) for name, a in batch.items()}
+            self._cleared = True
         for name, a in batch.items():
-            if a.shape[1:] != self._store[name].shape[1:]:
-                raise ValueError(f"donor bank holds {name} of shape {self._store[name].shape[1:]} per sample, "
-                                 f"got {a.shape[1:]}: every batch must have the same image size")
+            self._check_shape(name, a.shape[1:])
         b = images.shape[0]
-        count = min(b, self.size)
-        first = min(count, self.size - self._next)  # slots up to the end of the ring, then wrap
+        start, count, _ = self.advance(b)
+        first = min(count, self.size - start)  # slots up to the end of the ring, then wrap
         for name, a in batch.items():
-            self._store[name][self._next: self._next + first] = a[b - count: b - count + first]
+            self._store[name][start: start + first] = a[b - count: b - count + first]
             self._store[name][: count - first] = a[b - count + first: b]
+
+    def device_store(self, images, k: int) -> dict:
+        """The bank's arrays for the fused GPU path (allocated uninitialized on first use; the
+        first `bank_push` zeroes the slots it does not fill): images (S, H, W, 3) uint8, rois
+        (S, H, W) uint8, boxes (S, 4) int32, normalized (S, k) float32, ones (S,) float32 (ones
+        of each normalized mask), areas (S,) int32, pids, viewpoints (S,) int64."""
+        h, w = images.shape[1:3]
+        shapes = dict(images=((h, w, 3), "uint8"), rois=((h, w), "uint8"), boxes=((4,), "int32"),
+                      normalized=((k,), "float32"), ones=((), "float32"), areas=((), "int32"), pids=((), "int64"),
+                      viewpoints=((), "int64"))
+        if self._store is None:
+            xp = array_module(images)
+            self._store = {name: xp.empty((self.size,) + shape, dtype) for name, (shape, dtype) in shapes.items()}
+        for name, (shape, _) in shapes.items():
+            self._check_shape(name, shape)
+        return self._store
+
+    def advance(self, b: int) -> tuple[int, int, int]:
+        """Reserve slots for a batch of `b`: (first slot, count, clear_from). The last `count`
+        samples go to slots (first + k) % size; slots clear_from .. size - 1 were never filled
+        and are to be zeroed (clear_from = size when nothing is to be zeroed)."""
+        count = min(b, self.size)
+        start = self._next
         self._next = (self._next + count) % self.size
+        self.filled = min(self.size, self.filled + count)
+        clear_from = self.size if self._cleared else self.filled
+        self._cleared = True
+        return start, count, clear_from
+
+    def _check_shape(self, name: str, shape: tuple) -> None:
+        if name in self._store and tuple(shape) != tuple(self._store[name].shape[1:]):
+            raise ValueError(f"donor bank holds {name} of shape {tuple(self._store[name].shape[1:])} per sample, "
+                             f"got {tuple(shape)}: every batch must have the same image size")

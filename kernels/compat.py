@@ -1,4 +1,4 @@
-"""All-pairs donor compatibility (DESIGN §4 step 2).
+"""All-pairs donor compatibility.
 
 Sample i (of the batch) accepts donor j (of the pool: the batch itself, then the donor bank)
 when all hold: both ROIs non-empty; j is not i; pid_j != pid_i; same viewpoint when
@@ -11,25 +11,10 @@ because a small multi-threaded BLAS product can be 100x slower on a busy CPU.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .arrays import is_cupy
-
-
-@dataclass(frozen=True)
-class DonorKeys:
-    """What compatibility looks at, per sample (same array library for all fields).
-
-    areas: (N,) int32 ROI pixel counts (0 = empty). normalized: (N, K) float32 {0, 1}
-    normalized masks. pids: (N,) int64. viewpoints: (N,) int64, negative = unknown.
-    """
-
-    areas: object
-    normalized: object
-    pids: object
-    viewpoints: object
+from .records import DonorKeys
 
 
 def compatibility(batch: DonorKeys, pool: DonorKeys, *, min_area_ratio: float, min_iou: float,

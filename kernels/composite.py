@@ -1,4 +1,4 @@
-"""Compositing (DESIGN §4 step 4): each sample's ROI over its donor's inpainted background."""
+"""Compositing: each sample's ROI over its donor's inpainted background."""
 from __future__ import annotations
 
 import cv2

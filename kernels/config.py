@@ -1,4 +1,4 @@
-"""`AugmentConfig`: the parameters of the attention augmentation (DESIGN §4), validated once."""
+"""`AugmentConfig`: the parameters of the attention augmentation, validated once."""
 from __future__ import annotations
 
 import numbers

@@ -1,54 +1,73 @@
-"""CuPy backend: the steps of `kernels` as CUDA kernels from `cuda/*.cu`.
+"""CuPy backend: the steps of `kernels` and the fused augmentation as CUDA kernels (`cuda/*.cu`).
 
-Imported only when a step meets a CuPy array. Each `.cu` file is compiled once per device by
-`cupy.RawModule` (NVRTC, `--fmad=false` so float results round as NumPy's do) and cached.
-Every kernel is a grid-stride loop launched on the current CuPy stream; nothing here waits for
-the GPU. Inputs must be C-contiguous (the public functions make them so).
+Imported only when a step meets a CuPy array. The sources form one compilation unit
+(`cuda_sources.program()`), compiled once per device by `cupy.RawModule` (NVRTC,
+`--fmad=false` so float results round as NumPy's do) and cached. Every kernel runs on the
+current CuPy stream; nothing here waits for the GPU or copies data between host and device
+(host scalars travel as kernel arguments). Inputs must be C-contiguous (the public functions
+make them so).
 """
 from __future__ import annotations
 
 import cupy
 import numpy as np
 
-from .compat import DonorKeys
-from .cuda_sources import NVRTC_OPTIONS, source
-from .donors import DonorDraw
-from .masks import Rois
+from .cuda_sources import NVRTC_OPTIONS, program
+from .masks import CANVAS
 from .pullpush import GAIN
+from .records import DonorDraw, DonorKeys, Rois
 
 _ROI_CODES = {"full": 0, "upper": 1, "lower": 2}
 _BLOCK = 256
 _MAX_GRID = 65535
+_CHOOSE_BLOCK = 128  # threads per sample of `choose_donors` (at most CHOOSE_MAX_BLOCK of augment.cu)
+_PYRAMID_CAPACITY = 1024  # PYRAMID_CAPACITY of pullpush.cu: pixels per channel of `pyramid_top`'s levels
+_GAIN_64 = np.float32(GAIN / 64.0)
 
 
 @cupy.memoize(for_each_device=True)
-def _module(name: str) -> cupy.RawModule:
-    return cupy.RawModule(code=source(name), options=NVRTC_OPTIONS)
+def _module() -> cupy.RawModule:
+    return cupy.RawModule(code=program(), options=NVRTC_OPTIONS)
 
 
-def _launch(module: str, kernel: str, work: int, args: tuple) -> None:
+def _launch(kernel: str, work: int, args: tuple) -> None:
     """Run a grid-stride kernel over `work` items."""
     if work > 0:
         grid = min(-(-work // _BLOCK), _MAX_GRID)
-        _module(module).get_function(kernel)((grid,), (_BLOCK,), args)
+        _module().get_function(kernel)((grid,), (_BLOCK,), args)
+
+
+def _launch_blocks(kernel: str, blocks: int, threads: int, args: tuple) -> None:
+    """Run a block-stride kernel (one block per item, `blocks` items) with `threads` per block."""
+    if blocks > 0:
+        _module().get_function(kernel)((min(blocks, _MAX_GRID),), (threads,), args)
 
 
 def _i32(*values) -> tuple:
     return tuple(np.int32(v) for v in values)
 
 
-def roi_masks(masks, roi: str, split: float) -> Rois:
-    masks = cupy.ascontiguousarray(masks)
+# ---- the steps -------------------------------------------------------------------------------
+
+def _roi_boxes(masks, roi: str, split: float):
+    """(band (B, 2), boxes (B, 4), areas (B,)) int32 of the ROIs of `masks`: two launches."""
     b, h, w = masks.shape
     count, first, last = (cupy.empty((b, h), cupy.int32) for _ in range(3))
-    _launch("masks", "row_stats", b * h, (masks, np.int64(b * h), np.int32(w), count, first, last))
+    _launch("row_stats", b * h, (masks, np.int64(b * h), np.int32(w), count, first, last))
     band = cupy.empty((b, 2), cupy.int32)
     boxes = cupy.empty((b, 4), cupy.int32)
     areas = cupy.empty((b,), cupy.int32)
-    _launch("masks", "roi_boxes", b, (count, first, last, *_i32(b, h, w, _ROI_CODES[roi]), np.float64(split),
-                                      band, boxes, areas))
+    _launch("roi_boxes", b, (count, first, last, *_i32(b, h, w, _ROI_CODES[roi]), np.float64(split), band, boxes,
+                             areas))
+    return band, boxes, areas
+
+
+def roi_masks(masks, roi: str, split: float) -> Rois:
+    masks = cupy.ascontiguousarray(masks)
+    b, h, w = masks.shape
+    band, boxes, areas = _roi_boxes(masks, roi, split)
     rois = cupy.empty((b, h, w), cupy.uint8)
-    _launch("masks", "roi_masks", b * h * w, (masks, band, *_i32(b, h, w), rois))
+    _launch("roi_masks", b * h * w, (masks, band, *_i32(b, h, w), rois))
     return Rois(masks=rois, boxes=boxes, areas=areas)
 
 
@@ -56,7 +75,7 @@ def normalize_masks(rois: Rois, canvas: tuple[int, int]):
     b, h, w = rois.masks.shape
     ch, cw = canvas
     out = cupy.empty((b, ch * cw), cupy.float32)
-    _launch("masks", "normalize_masks", b * ch * cw,
+    _launch("normalize_masks", b * ch * cw,
             (cupy.ascontiguousarray(rois.masks), cupy.ascontiguousarray(rois.boxes), cupy.ascontiguousarray(rois.areas),
              *_i32(b, h, w, ch, cw), out))
     return out
@@ -68,7 +87,7 @@ def compatibility(batch: DonorKeys, pool: DonorKeys, min_area_ratio: float, min_
     out = cupy.empty((b, n), cupy.bool_)
     arrays = (inter, batch.normalized.sum(axis=1), pool.normalized.sum(axis=1), batch.areas, pool.areas,
               batch.pids, pool.pids, batch.viewpoints, pool.viewpoints)
-    _launch("compat", "compatibility", b * n,
+    _launch("compatibility", b * n,
             (*(cupy.ascontiguousarray(a) for a in arrays), *_i32(b, n), np.float64(min_area_ratio),
              np.float64(min_iou), np.int32(same_viewpoint), out))
     return out
@@ -79,8 +98,8 @@ def draw_donors(compat, index, key: int, p: float) -> DonorDraw:
     donor = cupy.empty((b,), cupy.int64)
     wanted = cupy.empty((b,), cupy.bool_)
     candidates = cupy.empty((b,), cupy.int32)
-    _launch("donors", "draw_donors", b, (cupy.ascontiguousarray(compat), cupy.ascontiguousarray(index),
-                                         *_i32(b, n), np.uint64(key), np.float64(p), donor, wanted, candidates))
+    _launch("draw_donors", b, (cupy.ascontiguousarray(compat), cupy.ascontiguousarray(index), *_i32(b, n),
+                               np.uint64(key), np.float64(p), donor, wanted, candidates))
     return DonorDraw(donor=donor, wanted=wanted, candidates=candidates)
 
 
@@ -88,38 +107,150 @@ def dilate(masks, size: int):
     masks = cupy.ascontiguousarray(masks)
     b, h, w = masks.shape
     rows, out = cupy.empty_like(masks), cupy.empty_like(masks)
-    _launch("dilate", "max_rows", masks.size, (masks, rows, *_i32(b, h, w, size // 2)))
-    _launch("dilate", "max_cols", masks.size, (rows, out, *_i32(b, h, w, size // 2)))
+    _launch("max_rows", masks.size, (masks, rows, *_i32(b, h, w, size // 2)))
+    _launch("max_cols", masks.size, (rows, out, *_i32(b, h, w, size // 2)))
     return out
+
+
+def _pyramid(colour, level):
+    """Filled level 1 (3, n, h1, w1) from level 1 (4, n, h1, w1) and its colour (3, n, h1, w1).
+
+    Levels whose coarser levels together exceed `_PYRAMID_CAPACITY` pixels take a `pull` and a
+    `push` launch each; the rest of the pyramid is one `pyramid_top` launch (none when level 1
+    is already 1x1)."""
+    n = level.shape[1]
+    sizes = [tuple(level.shape[2:])]
+    while sizes[-1] != (1, 1):
+        sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
+    above = [sum(h * w for h, w in sizes[k + 1:]) for k in range(len(sizes))]
+    small = next(k for k in range(len(sizes)) if above[k] <= _PYRAMID_CAPACITY)
+    levels = [level]
+    for h, w in sizes[1: small + 1]:
+        fine = levels[-1]
+        colour, level = cupy.empty((3, n, h, w), cupy.float32), cupy.empty((4, n, h, w), cupy.float32)
+        _launch("pull", n * h * w, (fine, *_i32(n, *fine.shape[2:]), _GAIN_64, colour, level))
+        levels.append(level)
+    if small == len(sizes) - 1:  # level `small` is the 1x1 top: filled = its colour
+        filled = colour
+    else:
+        filled = cupy.empty((3,) + levels[-1].shape[1:], cupy.float32)
+        _launch_blocks("pyramid_top", n, _BLOCK, (levels[-1], *_i32(n, *sizes[small]), _GAIN_64, filled))
+    for level in reversed(levels[:-1]):
+        finer = cupy.empty((3,) + level.shape[1:], cupy.float32)
+        _launch("push", finer.size, (filled, level, *_i32(*level.shape[1:]), finer))
+        filled = finer
+    return filled
+
+
+def _level1(n: int, h: int, w: int):
+    size = (n, (h + 1) // 2, (w + 1) // 2)
+    return cupy.empty((3,) + size, cupy.float32), cupy.empty((4,) + size, cupy.float32)
 
 
 def pullpush(images, holes):
     images, holes = cupy.ascontiguousarray(images), cupy.ascontiguousarray(holes)
     n, h, w, _ = images.shape
-    gain = np.float32(GAIN / 64.0)
-    size = ((h + 1) // 2, (w + 1) // 2)
-    colour, level = cupy.empty((3, n) + size, cupy.float32), cupy.empty((4, n) + size, cupy.float32)
-    _launch("pullpush", "pull_level0", n * size[0] * size[1], (images, holes, *_i32(n, h, w), gain, colour, level))
-    levels, colours = [level], [colour]
-    while levels[-1].shape[2:] != (1, 1):
-        fine = levels[-1]
-        size = ((fine.shape[2] + 1) // 2, (fine.shape[3] + 1) // 2)
-        colour, level = cupy.empty((3, n) + size, cupy.float32), cupy.empty((4, n) + size, cupy.float32)
-        _launch("pullpush", "pull", n * size[0] * size[1], (fine, *_i32(n, *fine.shape[2:]), gain, colour, level))
-        levels.append(level)
-        colours.append(colour)
-    filled = colours[-1]
-    for level in reversed(levels[:-1]):
-        finer = cupy.empty((3,) + level.shape[1:], cupy.float32)
-        _launch("pullpush", "push", finer.size, (filled, level, *_i32(*level.shape[1:]), finer))
-        filled = finer
+    colour, level = _level1(n, h, w)
+    _launch("pull_level0", colour[0].size, (images, holes, *_i32(n, h, w), _GAIN_64, colour, level))
+    filled = _pyramid(colour, level)
     out = cupy.empty_like(images)
-    _launch("pullpush", "fill_holes", n * h * w, (images, holes, filled, *_i32(n, h, w), out))
+    _launch("fill_holes", n * h * w, (images, holes, filled, *_i32(n, h, w), out))
     return out
 
 
 def composite(images, rois, backgrounds):
     images, rois, backgrounds = (cupy.ascontiguousarray(a) for a in (images, rois, backgrounds))
     out = cupy.empty_like(images)
-    _launch("composite", "composite", rois.size, (images, rois, backgrounds, np.int64(rois.size), out))
+    _launch("composite", rois.size, (images, rois, backgrounds, np.int64(rois.size), out))
     return out
+
+
+def _tail_output(b: int, h: int, w: int, tail):
+    """The float32 output of the tail and the view returned: (B, 3, H, W), NHWC memory if asked."""
+    if tail.channels_last:
+        out = cupy.empty((b, h, w, 3), cupy.float32)
+        return out, out.transpose(0, 3, 1, 2)
+    out = cupy.empty((b, 3, h, w), cupy.float32)
+    return out, out
+
+
+def _tail_scalars(tail) -> tuple:
+    return (*(np.float32(v) for v in (*tail.mean, *tail.std)), np.int32(tail.channels_last))
+
+
+def bot_tail(images, flip, crop_anchor, erase_anchor, erase_shape, tail):
+    images = cupy.ascontiguousarray(images)
+    b, h, w, _ = images.shape
+    out, view = _tail_output(b, h, w, tail)
+    _launch("bot_tail", b * h * w, (images, flip, crop_anchor, erase_anchor, erase_shape, *_i32(b, h, w),
+                                    *_tail_scalars(tail), out))
+    return view
+
+
+# ---- the fused augmentation -------------------------------------------------------------------
+
+def attention_augment(config, bank, images, masks, pids, viewpoints, index, index_base: int, key: int,
+                      tail=None, tail_arrays=()):
+    """The whole augmentation of a batch on the GPU, without waiting for it.
+
+    images (B, H, W, 3) uint8, masks (B, H, W) uint8, pids, viewpoints (B,) int64, index (B,)
+    int64 or None (then sample i has index `index_base + i`), all C-contiguous on the device;
+    `key` the RNG key of (seed, epoch); `bank` a `DonorBank` (its fill count is a host counter);
+    `tail` a `Tail` with its arrays checked (`tail_arrays`) or None.
+    Returns (images, donor, wanted, candidates, swapped, donor_pids): images (B, H, W, 3) uint8,
+    or float32 (B, 3, H, W) after the tail.
+    Launches: row_stats, roi_boxes, roi_keys, the GEMM batch x batch (and batch x bank when the
+    bank holds samples), choose_donors; with pull-push: dilate_donor_rows, max_cols,
+    pull_donor_level0, the pyramid (a `pull` and a `push` per large level, one `pyramid_top`);
+    finish or finish_tail; bank_push when the bank has slots.
+    """
+    b, h, w, _ = images.shape
+    ch, cw = CANVAS
+    k = ch * cw
+    band, boxes, areas = _roi_boxes(masks, config.roi, config.split)
+    rois = cupy.empty((b, h, w), cupy.uint8)
+    normalized = cupy.empty((b, k), cupy.float32)
+    _launch("roi_keys", b * h * w + b * k, (masks, band, boxes, areas, *_i32(b, h, w, ch, cw), rois, normalized))
+    inter = cupy.matmul(normalized, normalized.T)  # (B, B) float32 exact counts; the diagonal: ones per mask
+    store = bank.device_store(images, k) if bank.size else None
+    s = bank.filled if store is not None else 0
+    if s:
+        inter_bank = cupy.matmul(normalized, store["normalized"][:s].T)  # (B, S)
+        bank_keys = tuple(store[name] for name in ("ones", "areas", "pids", "viewpoints"))
+        bank_images, bank_rois = store["images"], store["rois"]
+    else:  # placeholders of the right types: never read with S = 0
+        inter_bank, bank_keys, bank_images, bank_rois = inter, (inter, areas, pids, viewpoints), images, rois
+    donor, donor_pids = cupy.empty((b,), cupy.int64), cupy.empty((b,), cupy.int64)
+    wanted, swapped = cupy.empty((b,), cupy.bool_), cupy.empty((b,), cupy.bool_)
+    candidates = cupy.empty((b,), cupy.int32)
+    _launch_blocks("choose_donors", b, _CHOOSE_BLOCK,
+                   (inter, inter_bank, areas, pids, viewpoints, pids if index is None else index,
+                    np.int64(index_base), np.int32(index is not None), *bank_keys, *_i32(b, s), np.uint64(key),
+                    np.float64(config.p), np.float64(config.min_area_ratio), np.float64(config.min_iou),
+                    np.int32(config.same_viewpoint), donor, wanted, candidates, swapped, donor_pids))
+    if config.inpaint == "pullpush":
+        r = config.dilate // 2
+        rows, holes = cupy.empty((b, h, w), cupy.uint8), cupy.empty((b, h, w), cupy.uint8)
+        _launch("dilate_donor_rows", b * h * w, (rois, bank_rois, donor, *_i32(b, h, w, r), rows))
+        _launch("max_cols", b * h * w, (rows, holes, *_i32(b, h, w, r)))
+        colour, level = _level1(b, h, w)
+        _launch("pull_donor_level0", colour[0].size,
+                (images, bank_images, donor, holes, *_i32(b, h, w), _GAIN_64, colour, level))
+        filled, fill = _pyramid(colour, level), 1
+    else:
+        holes, filled, fill = rois, normalized, 0  # placeholders, never read
+    swap_args = (images, rois, bank_images, donor, holes, filled, *_i32(fill, b, h, w))
+    if tail is None:
+        out = view = cupy.empty_like(images)
+        _launch("finish", b * h * w, (*swap_args, out))
+    else:
+        out, view = _tail_output(b, h, w, tail)
+        _launch("finish_tail", b * h * w, (*swap_args, *tail_arrays, *_tail_scalars(tail), out))
+    if store is not None:
+        slot, count, clear_from = bank.advance(b)
+        stored = tuple(store[name] for name in ("images", "rois", "boxes", "normalized", "ones", "areas", "pids",
+                                                 "viewpoints"))
+        work = (count + bank.size - clear_from) * max(h * w, k)
+        _launch("bank_push", work, (images, rois, boxes, normalized, inter, areas, pids, viewpoints,
+                                    *_i32(b, h, w, k, bank.size, slot, count, clear_from), *stored))
+    return view, donor, wanted, candidates, swapped, donor_pids

@@ -1,4 +1,4 @@
-"""Donor draws (DESIGN §4 step 3): the random part of the augmentation, apart from applying it.
+"""Donor draws: the random part of the augmentation, apart from applying it.
 
 Sample i wants a swap when `u_i < p` (stream 0 of `rng`); if it has n_i > 0 candidates its
 donor is the k-th candidate in pool order (batch 0..B-1, then bank slots B..), with
@@ -6,25 +6,11 @@ donor is the k-th candidate in pool order (batch 0..B-1, then bank slots B..), w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import rng
 from .arrays import is_cupy
-
-
-@dataclass(frozen=True)
-class DonorDraw:
-    """Drawn donors of a batch (same array library as the compatibility matrix).
-
-    donor: (B,) int64 pool index, -1 = not swapped. wanted: (B,) bool, `u < p` came out.
-    candidates: (B,) int32 number of compatible donors.
-    """
-
-    donor: object
-    wanted: object
-    candidates: object
+from .records import DonorDraw
 
 
 def draw_donors(compat, index, *, p: float, seed: int, epoch: int) -> DonorDraw:

@@ -1,4 +1,4 @@
-"""Inpainting of donor holes (DESIGN §4 step 4): pull-push (both backends), Telea, or none."""
+"""Inpainting of donor holes: pull-push (both backends), Telea, or none."""
 from __future__ import annotations
 
 import cv2

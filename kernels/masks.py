@@ -1,4 +1,4 @@
-"""ROI masks, their areas and bounding boxes, and normalized masks (DESIGN §4 steps 1-2).
+"""ROI masks, their areas and bounding boxes, and normalized masks.
 
 The ROI of a sample is its person mask (`roi="full"`) or the mask restricted to the upper or
 lower band of the mask's bounding box: with rows y0..y1 (h = y1 - y0 + 1) and
@@ -13,32 +13,17 @@ column `min(floor(u * (1 / (Wc / w))), w - 1)`, row v reads `min(floor(v * (1 / 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .arrays import is_cupy
 from .config import ROI_MODES
+from .records import Rois
 
 CANVAS = (72, 24)
 """(Hc, Wc) of normalized masks: 24 columns, room for a person box up to 3x taller than wide."""
 
 EMPTY_BOX = (0, -1, 0, -1)
 """Bounding box (y0, y1, x0, x1) reported for an empty ROI."""
-
-
-@dataclass(frozen=True)
-class Rois:
-    """ROI masks of a batch with their areas and bounding boxes (same array library as the input).
-
-    masks: (B, H, W) uint8 in {0, 1}.
-    boxes: (B, 4) int32 (y0, y1, x0, x1), inclusive; `EMPTY_BOX` where the ROI is empty.
-    areas: (B,) int32 pixel counts (0 = empty: never a ROI, never a donor).
-    """
-
-    masks: object
-    boxes: object
-    areas: object
 
 
 def roi_masks(masks, roi: str = "full", split: float = 0.5) -> Rois:

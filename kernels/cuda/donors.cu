@@ -19,6 +19,15 @@ __device__ u64 sample_hash(u64 key, long long index, u64 stream) {
   return mix((h ^ stream) + GOLDEN);
 }
 
+// The swap decision of a sample (stream 0): u < p with u uniform in [0, 1) from 53 bits.
+__device__ bool wants_swap(u64 key, long long index, double p) {
+  double u = (double)(sample_hash(key, index, 0) >> 11) * (1.0 / 9007199254740992.0);
+  return u < p;
+}
+
+// Which of n > 0 candidates is the donor (stream 1): k = hash % n.
+__device__ u64 donor_rank(u64 key, long long index, int n) { return sample_hash(key, index, 1) % (u64)n; }
+
 // Per sample i: wanted = u < p (stream 0); donor = the k-th compatible pool sample in index
 // order, k = hash % candidates (stream 1), or -1 when not wanted or without candidates.
 extern "C" __global__ void draw_donors(const bool* compat, const long long* index, int B, int N, u64 key,
@@ -27,11 +36,10 @@ extern "C" __global__ void draw_donors(const bool* compat, const long long* inde
     const bool* row = compat + i * N;
     int n = 0;
     for (int j = 0; j < N; ++j) n += row[j] ? 1 : 0;
-    double u = (double)(sample_hash(key, index[i], 0) >> 11) * (1.0 / 9007199254740992.0);
-    bool want = u < p;
+    bool want = wants_swap(key, index[i], p);
     long long chosen = -1;
     if (want && n > 0) {
-      u64 k = sample_hash(key, index[i], 1) % (u64)n;
+      u64 k = donor_rank(key, index[i], n);
       for (int j = 0; j < N; ++j) {
         if (!row[j]) continue;
         if (k == 0) {

@@ -66,36 +66,41 @@ extern "C" __global__ void roi_boxes(const int* count, const int* first, const i
   }
 }
 
+// Pixel i of (B, H, W): 1 where masks[i] != 0 inside its sample's row band, else 0.
+__device__ u8 roi_pixel(const u8* masks, const int* band, int H, int W, long long i) {
+  int y = (int)((i / W) % H);
+  long long b = i / ((long long)H * W);
+  return (masks[i] != 0 && y >= band[2 * b] && y < band[2 * b + 1]) ? 1 : 0;
+}
+
+// Entry i of the (B, Hc * Wc) normalized masks: crop to the box, nearest resize to width Wc
+// keeping the aspect ratio (OpenCV INTER_NEAREST index rule), top-aligned, clipped or
+// zero-padded. `rois` may be the ROI masks or the raw masks: the pixels read lie inside the
+// box, hence inside the row band, where both agree on non-zero.
+__device__ float normalized_value(const u8* rois, const int* boxes, const int* areas, int H, int W, int Hc, int Wc,
+                                  long long i) {
+  int u = (int)(i % Wc);
+  int v = (int)((i / Wc) % Hc);
+  long long b = i / ((long long)Hc * Wc);
+  const int* box = boxes + 4 * b;
+  if (areas[b] <= 0) return 0.0f;
+  int h = box[1] - box[0] + 1, w = box[3] - box[2] + 1;
+  double hn = fmax(rint((double)((long long)h * Wc) / (double)w), 1.0);
+  if ((double)v >= hn) return 0.0f;
+  int sx = min((int)floor((double)u * (1.0 / ((double)Wc / (double)w))), w - 1);
+  int sy = min((int)floor((double)v * (1.0 / (hn / (double)h))), h - 1);
+  return rois[(b * H + box[0] + sy) * W + box[2] + sx] ? 1.0f : 0.0f;
+}
+
 // rois = (masks != 0) restricted to each sample's row band; all (B, H, W) uint8.
 extern "C" __global__ void roi_masks(const u8* masks, const int* band, int B, int H, int W, u8* rois) {
   long long n = (long long)B * H * W;
-  GRID_STRIDE(i, n) {
-    int y = (int)((i / W) % H);
-    long long b = i / ((long long)H * W);
-    rois[i] = (masks[i] != 0 && y >= band[2 * b] && y < band[2 * b + 1]) ? 1 : 0;
-  }
+  GRID_STRIDE(i, n) rois[i] = roi_pixel(masks, band, H, W, i);
 }
 
-// (B, Hc * Wc) float32 normalized masks: crop to the box, nearest resize to width Wc keeping
-// the aspect ratio (OpenCV INTER_NEAREST index rule), top-aligned, clipped or zero-padded.
+// (B, Hc * Wc) float32 normalized masks of the ROI masks `rois` (B, H, W).
 extern "C" __global__ void normalize_masks(const u8* rois, const int* boxes, const int* areas, int B, int H, int W,
                                            int Hc, int Wc, float* out) {
   long long n = (long long)B * Hc * Wc;
-  GRID_STRIDE(i, n) {
-    int u = (int)(i % Wc);
-    int v = (int)((i / Wc) % Hc);
-    long long b = i / ((long long)Hc * Wc);
-    const int* box = boxes + 4 * b;
-    float value = 0.0f;
-    if (areas[b] > 0) {
-      int h = box[1] - box[0] + 1, w = box[3] - box[2] + 1;
-      double hn = fmax(rint((double)((long long)h * Wc) / (double)w), 1.0);
-      if ((double)v < hn) {
-        int sx = min((int)floor((double)u * (1.0 / ((double)Wc / (double)w))), w - 1);
-        int sy = min((int)floor((double)v * (1.0 / (hn / (double)h))), h - 1);
-        value = rois[(b * H + box[0] + sy) * W + box[2] + sx] ? 1.0f : 0.0f;
-      }
-    }
-    out[i] = value;
-  }
+  GRID_STRIDE(i, n) out[i] = normalized_value(rois, boxes, areas, H, W, Hc, Wc, i);
 }

@@ -1,52 +1,74 @@
 // Pull-push inpainting: the cupy side of kernels/pullpush.py, which states the algorithm.
 // Same float operations in the same order as NumPy; build with --fmad=false (no FMA
 // contraction). Levels >= 1 are channel-major float32 (4, n, h, w): premultiplied colour, weight.
+// The large levels take one launch each (`pull`, `push`); all levels from a small one up to
+// the 1x1 top run in one launch (`pyramid_top`), one block per image in shared memory.
 
 typedef unsigned char u8;
 
 #define GRID_STRIDE(i, n) \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
+// Pixels per channel that `pyramid_top` holds in shared memory (all its levels together).
+#define PYRAMID_CAPACITY 1024
+// Most levels `pyramid_top` may hold (sizes halve, rounding up, down to 1x1).
+#define PYRAMID_LEVELS 24
+
 // From the 4x4 sums of one coarse pixel: colour = S_P / S_w (0 if S_w = 0), weight =
 // min(1, S_w * gain_64), level = (colour * weight, weight).
-__device__ void store_level(const float* sums, long long i, long long plane, float gain_64, float* colour,
-                            float* level) {
+__device__ void normalize_sums(const float* sums, float gain_64, float* colour, float* level) {
   float wsum = sums[3];
   float weight = fminf(wsum * gain_64, 1.0f);
   for (int c = 0; c < 3; ++c) {
     float value = wsum > 0.0f ? sums[c] / wsum : 0.0f;
-    colour[c * plane + i] = value;
-    level[c * plane + i] = value * weight;
+    colour[c] = value;
+    level[c] = value * weight;
   }
-  level[3 * plane + i] = weight;
+  level[3] = weight;
+}
+
+// normalize_sums, stored at pixel i of channel-major (3, ...) colour and (4, ...) level arrays.
+__device__ void store_level(const float* sums, long long i, long long plane, float gain_64, float* colour,
+                            float* level) {
+  float c[3], l[4];
+  normalize_sums(sums, gain_64, c, l);
+  for (int k = 0; k < 3; ++k) colour[k * plane + i] = c[k];
+  for (int k = 0; k < 4; ++k) level[k * plane + i] = l[k];
+}
+
+// Exact integer 4x4 sums of [P, w] at coarse (y, x) of level 0: `image` (H, W, 3) uint8 and its
+// `hole` (H, W) (non-zero = unknown).
+__device__ void level0_sums(const u8* image, const u8* hole, int H, int W, int y, int x, float* sums) {
+  const int taps[4] = {1, 3, 3, 1};
+  int s[4] = {0, 0, 0, 0};
+  for (int dy = 0; dy < 4; ++dy) {
+    int yy = 2 * y - 1 + dy;
+    if (yy < 0 || yy >= H) continue;
+    for (int dx = 0; dx < 4; ++dx) {
+      int xx = 2 * x - 1 + dx;
+      if (xx < 0 || xx >= W) continue;
+      long long p = (long long)yy * W + xx;
+      if (hole[p]) continue;
+      int k = taps[dy] * taps[dx];
+      s[0] += k * image[3 * p];
+      s[1] += k * image[3 * p + 1];
+      s[2] += k * image[3 * p + 2];
+      s[3] += k;
+    }
+  }
+  for (int c = 0; c < 4; ++c) sums[c] = (float)s[c];
 }
 
 // Level 0 -> 1 from uint8 images (n, H, W, 3) and holes (n, H, W): exact integer 4x4 sums.
 extern "C" __global__ void pull_level0(const u8* images, const u8* holes, int n, int H, int W, float gain_64,
                                        float* colour, float* level) {
-  const int taps[4] = {1, 3, 3, 1};
   int h1 = (H + 1) / 2, w1 = (W + 1) / 2;
   long long plane = (long long)n * h1 * w1;
   GRID_STRIDE(i, plane) {
     int x = (int)(i % w1), y = (int)((i / w1) % h1);
     long long b = i / ((long long)h1 * w1);
-    int s[4] = {0, 0, 0, 0};
-    for (int dy = 0; dy < 4; ++dy) {
-      int yy = 2 * y - 1 + dy;
-      if (yy < 0 || yy >= H) continue;
-      for (int dx = 0; dx < 4; ++dx) {
-        int xx = 2 * x - 1 + dx;
-        if (xx < 0 || xx >= W) continue;
-        long long p = (b * H + yy) * W + xx;
-        if (holes[p]) continue;
-        int k = taps[dy] * taps[dx];
-        s[0] += k * images[3 * p];
-        s[1] += k * images[3 * p + 1];
-        s[2] += k * images[3 * p + 2];
-        s[3] += k;
-      }
-    }
-    float sums[4] = {(float)s[0], (float)s[1], (float)s[2], (float)s[3]};
+    float sums[4];
+    level0_sums(images + b * H * W * 3, holes + b * H * W, H, W, y, x, sums);
     store_level(sums, i, plane, gain_64, colour, level);
   }
 }
@@ -61,7 +83,22 @@ __device__ float filter_row(const float* row, int w, int x) {
   return s;
 }
 
-// Level l (4, n, h, w) -> l + 1 (4, n, ceil(h/2), ceil(w/2)): columns, then rows, as NumPy.
+// The 4x4 filtered sums at coarse (y, x) of one image of a level: channel c is the (h, w)
+// plane at img + c * plane. Columns, then rows, as NumPy.
+__device__ void level_sums(const float* img, long long plane, int h, int w, int y, int x, float* sums) {
+  int h2 = (h + 1) / 2;
+  for (int c = 0; c < 4; ++c) {
+    const float* p = img + c * plane;
+    float t = filter_row(p + (long long)(2 * y) * w, w, x);
+    if (2 * y + 1 < h) t = t + filter_row(p + (long long)(2 * y + 1) * w, w, x);
+    t = t * 3.0f;
+    if (y >= 1) t = t + filter_row(p + (long long)(2 * y - 1) * w, w, x);
+    if (y + 1 < h2) t = t + filter_row(p + (long long)(2 * y + 2) * w, w, x);
+    sums[c] = t;
+  }
+}
+
+// Level l (4, n, h, w) -> l + 1 (4, n, ceil(h/2), ceil(w/2)), with its colour (3, n, ...).
 extern "C" __global__ void pull(const float* level, int n, int h, int w, float gain_64, float* colour, float* next) {
   int h2 = (h + 1) / 2, w2 = (w + 1) / 2;
   long long plane_in = (long long)n * h * w, plane = (long long)n * h2 * w2;
@@ -69,15 +106,7 @@ extern "C" __global__ void pull(const float* level, int n, int h, int w, float g
     int x = (int)(i % w2), y = (int)((i / w2) % h2);
     long long b = i / ((long long)h2 * w2);
     float sums[4];
-    for (int c = 0; c < 4; ++c) {
-      const float* img = level + c * plane_in + b * h * w;
-      float t = filter_row(img + (long long)(2 * y) * w, w, x);
-      if (2 * y + 1 < h) t = t + filter_row(img + (long long)(2 * y + 1) * w, w, x);
-      t = t * 3.0f;
-      if (y >= 1) t = t + filter_row(img + (long long)(2 * y - 1) * w, w, x);
-      if (y + 1 < h2) t = t + filter_row(img + (long long)(2 * y + 2) * w, w, x);
-      sums[c] = t;
-    }
+    level_sums(level + b * h * w, plane_in, h, w, y, x, sums);
     store_level(sums, i, plane, gain_64, colour, next);
   }
 }
@@ -100,6 +129,11 @@ __device__ float up_image(const float* img, int hc, int wc, int y, int x) {
   return k == 0 ? a * 1.0f : up_row(img + (long long)(k - 1) * wc, wc, x) * 0.25f + a * 0.75f;
 }
 
+// One pushed value: P + (1 - W) * up(coarse) at fine (y, x), coarse an (hc, wc) image.
+__device__ float push_value(float premultiplied, float weight, const float* coarse, int hc, int wc, int y, int x) {
+  return premultiplied + (1.0f - weight) * up_image(coarse, hc, wc, y, x);
+}
+
 // filled (3, n, h, w) = P + (1 - W) * up(coarse), coarse (3, n, ceil(h/2), ceil(w/2)), level (4, n, h, w).
 extern "C" __global__ void push(const float* coarse, const float* level, int n, int h, int w, float* filled) {
   int hc = (h + 1) / 2, wc = (w + 1) / 2;
@@ -108,8 +142,66 @@ extern "C" __global__ void push(const float* coarse, const float* level, int n, 
     long long c = i / plane, p = i % plane;
     int x = (int)(p % w), y = (int)((p / w) % h);
     long long b = p / ((long long)h * w);
-    float up = up_image(coarse + c * coarse_plane + b * hc * wc, hc, wc, y, x);
-    filled[i] = level[c * plane + p] + (1.0f - level[3 * plane + p]) * up;
+    filled[i] = push_value(level[c * plane + p], level[3 * plane + p], coarse + c * coarse_plane + b * hc * wc, hc,
+                           wc, y, x);
+  }
+}
+
+// From level l (4, n, h, w) to the 1x1 top and back: filled (3, n, h, w) at level l. One
+// block per image: the levels above l (at most PYRAMID_CAPACITY pixels together, h x w > 1x1)
+// live in shared memory; the same float operations as `pull` and `push`, level by level.
+extern "C" __global__ void pyramid_top(const float* level, int n, int h, int w, float gain_64, float* filled) {
+  __shared__ float pyramid[4 * PYRAMID_CAPACITY];
+  __shared__ float top[3];
+  long long plane = (long long)n * h * w;
+  int hs[PYRAMID_LEVELS], ws[PYRAMID_LEVELS], offsets[PYRAMID_LEVELS];
+  int levels = 0, used = 0;
+  for (int lh = h, lw = w; lh > 1 || lw > 1; ++levels) {
+    lh = (lh + 1) / 2, lw = (lw + 1) / 2;
+    hs[levels] = lh, ws[levels] = lw, offsets[levels] = used;
+    used += 4 * lh * lw;
+  }
+  if (levels == 0) return;  // level l is the top: its colour is the filled level (the caller's case)
+  for (long long img = blockIdx.x; img < n; img += gridDim.x) {
+    const float* source = level + img * h * w;
+    long long source_plane = plane;
+    int sh = h, sw = w;
+    for (int k = 0; k < levels; ++k) {  // pull
+      int area = hs[k] * ws[k];
+      float* dst = pyramid + offsets[k];
+      for (int i = threadIdx.x; i < area; i += blockDim.x) {
+        float sums[4], colour[3], values[4];
+        level_sums(source, source_plane, sh, sw, i / ws[k], i % ws[k], sums);
+        normalize_sums(sums, gain_64, colour, values);
+        for (int c = 0; c < 4; ++c) dst[c * area + i] = values[c];
+        if (area == 1)
+          for (int c = 0; c < 3; ++c) top[c] = colour[c];
+      }
+      __syncthreads();
+      source = dst, source_plane = area, sh = hs[k], sw = ws[k];
+    }
+    if (threadIdx.x == 0)  // the top's filled colour is its colour, kept in its P planes
+      for (int c = 0; c < 3; ++c) pyramid[offsets[levels - 1] + c] = top[c];
+    __syncthreads();
+    for (int k = levels - 2; k >= 0; --k) {  // push, in place: P becomes the filled colour
+      int area = hs[k] * ws[k], coarse_area = hs[k + 1] * ws[k + 1];
+      float* lv = pyramid + offsets[k];
+      const float* coarse = pyramid + offsets[k + 1];
+      for (int i = threadIdx.x; i < 3 * area; i += blockDim.x) {
+        int c = i / area, p = i % area;
+        lv[c * area + p] = push_value(lv[c * area + p], lv[3 * area + p], coarse + c * coarse_area, hs[k + 1],
+                                      ws[k + 1], p / ws[k], p % ws[k]);
+      }
+      __syncthreads();
+    }
+    int area = h * w, coarse_area = hs[0] * ws[0];
+    for (int i = threadIdx.x; i < 3 * area; i += blockDim.x) {  // level l, to global memory
+      int c = i / area, p = i % area;
+      long long at = c * plane + img * area + p;
+      filled[at] = push_value(level[at], level[3 * plane + img * area + p], pyramid + c * coarse_area, hs[0], ws[0],
+                              p / w, p % w);
+    }
+    __syncthreads();
   }
 }
 
@@ -123,7 +215,21 @@ __device__ unsigned int fixed_row(const float* row, int m, int x) {
   return k == 0 ? 4u * fixed(row[0]) : fixed(row[k - 1]) + 3u * fixed(row[k]);
 }
 
-// out (n, H, W, 3) = images outside holes, ((fixed upsampling of level 1) + 128) >> 8 inside.
+// The fill value at (y, x) of level 0 from one channel's (h1, w1) plane of filled level 1:
+// ((fixed upsampling) + 128) >> 8.
+__device__ u8 fill_value(const float* img, int h1, int w1, int y, int x) {
+  int k = y >> 1;
+  unsigned int s;
+  unsigned int a = fixed_row(img + (long long)k * w1, w1, x);
+  if (y & 1) {
+    s = k == h1 - 1 ? 4u * a : 3u * a + fixed_row(img + (long long)(k + 1) * w1, w1, x);
+  } else {
+    s = k == 0 ? 4u * a : fixed_row(img + (long long)(k - 1) * w1, w1, x) + 3u * a;
+  }
+  return (u8)((s + 128u) >> 8);
+}
+
+// out (n, H, W, 3) = images outside holes, the fill value of level 1 inside.
 extern "C" __global__ void fill_holes(const u8* images, const u8* holes, const float* filled, int n, int H, int W,
                                       u8* out) {
   int h1 = (H + 1) / 2, w1 = (W + 1) / 2;
@@ -135,18 +241,6 @@ extern "C" __global__ void fill_holes(const u8* images, const u8* holes, const f
     }
     int x = (int)(p % W), y = (int)((p / W) % H);
     long long b = p / ((long long)H * W);
-    int k = y >> 1;
-    for (int c = 0; c < 3; ++c) {
-      const float* img = filled + c * coarse_plane + b * h1 * w1;
-      unsigned int s;
-      if (y & 1) {
-        unsigned int a = fixed_row(img + (long long)k * w1, w1, x);
-        s = k == h1 - 1 ? 4u * a : 3u * a + fixed_row(img + (long long)(k + 1) * w1, w1, x);
-      } else {
-        unsigned int a = fixed_row(img + (long long)k * w1, w1, x);
-        s = k == 0 ? 4u * a : fixed_row(img + (long long)(k - 1) * w1, w1, x) + 3u * a;
-      }
-      out[3 * p + c] = (u8)((s + 128u) >> 8);
-    }
+    for (int c = 0; c < 3; ++c) out[3 * p + c] = fill_value(filled + c * coarse_plane + b * h1 * w1, h1, w1, y, x);
   }
 }

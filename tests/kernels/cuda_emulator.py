@@ -1,12 +1,23 @@
 """A stand-in `cupy` that runs the kernels of `kernels/cuda/*.cu` on the CPU, for CI without a GPU.
 
-Every kernel there is a grid-stride loop with no shared memory or inter-thread traffic, so
-compiled as plain C++ (g++, no FMA contraction) and called once with grid = block = 1 it does
-all its work serially and computes what the GPU computes. Arrays are a NumPy subclass whose
-type lives in module "cupy", so `kernels` takes its cupy paths. Each launch checks the
-arguments against the kernel's C signature: pointer dtypes, C-contiguity, scalar types (the
-bugs a GPU would only show as garbage). Not emulated: CuPy's own API beyond what `kernels`
-calls, and timing or races (there are none to find in per-output-element kernels).
+The kernels are grid-stride loops over output elements, or block-stride loops over images with
+thread-stride loops inside a block (`for (i = threadIdx.x; i < n; i += blockDim.x)`) separated
+by `__syncthreads()`. Compiled as plain C++ (g++, no FMA contraction) with
+blockIdx = threadIdx = 0 and blockDim = gridDim = 1, `__shared__` as static storage and
+`__syncthreads()` as a no-op, one call does all the work serially and computes what the GPU
+computes. Arrays are a NumPy subclass whose type lives in module "cupy", so `kernels` takes its
+cupy paths. Each launch checks the arguments against the kernel's C signature: pointer dtypes,
+C-contiguity, scalar types (the bugs a GPU would only show as garbage).
+
+Operation counting (`module.counting()`): every kernel launch and every array operation that
+launches work on a GPU (ufuncs, reductions, NumPy functions, `cupy.<function>` calls other
+than allocation, fancy indexing, item assignment, copies and conversions that copy) is
+recorded, and so is every host synchronization (`get`, `asnumpy`, `item`, `tolist`,
+int/float/bool/index of an array, iteration, `cupy.asarray` of host data). With
+`execute=False` launches are recorded and checked but not run (for counting at full size).
+
+Not emulated: CuPy's own API beyond what `kernels` calls, timing, and races (a serial run
+cannot show a missing `__syncthreads()`; review those by eye).
 """
 from __future__ import annotations
 
@@ -28,6 +39,9 @@ struct EmulatedDim { unsigned int x, y, z; };
 static const EmulatedDim blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
 #define __global__
 #define __device__
+#define __shared__ static
+#define __syncthreads()
+template <class T> static T atomicAdd(T* address, T value) { T old = *address; *address += value; return old; }
 using std::min;
 using std::max;
 """
@@ -36,27 +50,162 @@ C_TYPES = {"u8": np.uint8, "unsigned char": np.uint8, "bool": np.bool_, "int": n
 CTYPES = {np.uint8: ctypes.c_uint8, np.bool_: ctypes.c_bool, np.int32: ctypes.c_int32, np.float32: ctypes.c_float,
           np.float64: ctypes.c_double, np.int64: ctypes.c_int64, np.uint64: ctypes.c_uint64}
 
+FREE_FUNCTIONS = {"empty", "empty_like", "result_type", "dtype", "shape", "ndim", "size", "can_cast",
+                  "may_share_memory", "shares_memory", "broadcast_to", "get_array_module", "isscalar"}
+"""`cupy.<name>` calls that launch nothing (allocation without initialization, metadata, views)."""
+
+
+class Recorder:
+    """What the code under test asked of the device: `ops` (names, in order) and `syncs`."""
+
+    def __init__(self, execute: bool = True):
+        self.execute = execute
+        self.ops: list[str] = []
+        self.syncs: list[str] = []
+
+    @property
+    def launches(self) -> list[str]:
+        return [op for op in self.ops if op.startswith("kernel ")]
+
+
+class _State:
+    recorder: Recorder | None = None
+    depth = 0  # > 0 while the emulator itself works: nothing is recorded then
+
+
+def _record(kind: str, name: str) -> None:
+    if _State.recorder is not None and _State.depth == 0:
+        (_State.recorder.ops if kind == "op" else _State.recorder.syncs).append(name)
+
+
+@contextlib.contextmanager
+def _internal():
+    _State.depth += 1
+    try:
+        yield
+    finally:
+        _State.depth -= 1
+
+
+def _plain(value):
+    """ndarray (ours) -> numpy.ndarray views, recursively through tuples, lists and dicts."""
+    if isinstance(value, ndarray):
+        return value.view(np.ndarray)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _as_device(value):
+    if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
+        return value.view(ndarray)
+    if isinstance(value, np.generic):  # CuPy returns 0-d arrays, not scalars
+        return np.asarray(value).view(ndarray)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_as_device(v) for v in value)
+    return value
+
+
+def _counted(name: str, function, *args, **kwargs):
+    _record("op", name)
+    with _internal():
+        return _as_device(function(*_plain(args), **_plain(kwargs)))
+
+
+def _is_basic_index(key) -> bool:
+    """Slices, integers, None and Ellipsis only: a view, no device work."""
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)
+               for k in keys)
+
+
+def _sync(name: str):
+    def method(self, *args, **kwargs):
+        _record("sync", name)
+        with _internal():
+            return getattr(self.view(np.ndarray), name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+def _op_method(name: str):
+    def method(self, *args, **kwargs):
+        return _counted(name, getattr(np.ndarray, name), self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
 
 class ndarray(np.ndarray):
-    """A NumPy array that `kernels` takes for a CuPy one."""
+    """A NumPy array that `kernels` takes for a CuPy one, recording what it is asked to do."""
 
     @property
     def device(self):
         return contextlib.nullcontext()
 
     def get(self) -> np.ndarray:
-        return np.asarray(self)
+        _record("sync", "get")
+        return np.array(self.view(np.ndarray))
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        return _counted(name, getattr(ufunc, method), *inputs, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func.__name__ in FREE_FUNCTIONS:
+            with _internal():
+                return _as_device(func(*_plain(args), **_plain(kwargs)))
+        return _counted(func.__name__, func, *args, **kwargs)
+
+    def __getitem__(self, key):
+        if _is_basic_index(key):
+            with _internal():
+                return _as_device(np.ndarray.__getitem__(self.view(np.ndarray), _plain(key)))
+        return _counted("getitem (fancy)", np.ndarray.__getitem__, self, key)
+
+    def __setitem__(self, key, value):
+        _counted("setitem", np.ndarray.__setitem__, self, key, value)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self
+        return _counted("astype", np.ndarray.astype, self, dtype, order, casting, True, copy)
+
+    def reshape(self, *shape, **kwargs):
+        with _internal():
+            out = np.ndarray.reshape(self.view(np.ndarray), *shape, **kwargs)
+        if not np.shares_memory(out, self):
+            _record("op", "reshape (copy)")
+        return out.view(ndarray)
+
+    def ravel(self, order="C"):
+        return self.reshape(-1, order=order)
+
+    def __iter__(self):
+        _record("sync", "iter")
+        with _internal():
+            yield from (_as_device(v) for v in self.view(np.ndarray))
+
+    __int__ = _sync("__int__")
+    __float__ = _sync("__float__")
+    __bool__ = _sync("__bool__")
+    __index__ = _sync("__index__")
+    __complex__ = _sync("__complex__")
+    item = _sync("item")
+    tolist = _sync("tolist")
+    tobytes = _sync("tobytes")
+
+    for _name in ("copy", "fill", "sum", "prod", "any", "all", "max", "min", "mean", "std", "var", "argmax", "argmin",
+                  "cumsum", "cumprod", "nonzero", "sort", "argsort", "take", "put", "repeat", "clip", "round", "dot",
+                  "flatten", "trace", "diagonal", "compress", "choose", "searchsorted", "partition", "argpartition"):
+        locals()[_name] = _op_method(_name)
+    del _name
 
 
 ndarray.__module__ = "cupy"
-
-
-def _as_device(value):
-    if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
-        return value.view(ndarray)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_as_device(v) for v in value)
-    return value
 
 
 def _signatures(code: str) -> dict:
@@ -77,13 +226,15 @@ class RawModule:
 
     def __init__(self, code: str, options=(), build_dir: Path = Path(".")):
         assert "--fmad=false" in options, "the kernels must be built without FMA contraction"
-        digest = hashlib.sha1(code.encode()).hexdigest()[:16]
+        digest = hashlib.sha1((PRELUDE + code).encode()).hexdigest()[:16]
         library = build_dir / f"{digest}.so"
         if not library.exists():
             source = build_dir / f"{digest}.cpp"
             source.write_text(PRELUDE + code)
-            subprocess.run(["g++", "-O1", "-ffp-contract=off", "-shared", "-fPIC", str(source), "-o", str(library)],
+            partial = build_dir / f"{digest}.so.partial"
+            subprocess.run(["g++", "-O1", "-ffp-contract=off", "-shared", "-fPIC", str(source), "-o", str(partial)],
                            check=True, capture_output=True)
+            partial.rename(library)
         self._library = ctypes.CDLL(str(library))
         self._signatures = _signatures(code)
 
@@ -96,6 +247,7 @@ class RawModule:
         def launch(grid, block, args):
             assert len(grid) == len(block) == 1 and grid[0] > 0 and 0 < block[0] <= 1024, (name, grid, block)
             assert len(args) == len(signature), f"{name}: {len(args)} arguments for {len(signature)} parameters"
+            _record("op", f"kernel {name}")
             values = []
             for k, (arg, (pointer, t)) in enumerate(zip(args, signature)):
                 if pointer:
@@ -105,7 +257,8 @@ class RawModule:
                 else:
                     assert type(arg) is t, f"{name} argument {k}: {type(arg).__name__}, expected {t.__name__}"
                     values.append(arg)
-            function(*values)
+            if _State.recorder is None or _State.recorder.execute:
+                function(*values)
 
         return launch
 
@@ -114,21 +267,66 @@ def _no_context(*args, **kwargs):
     return contextlib.nullcontext()
 
 
+def _asarray(a, dtype=None, order=None):
+    if isinstance(a, ndarray):
+        if dtype is None or np.dtype(dtype) == a.dtype:
+            return a
+        return _counted("asarray (astype)", np.asarray, a, dtype)
+    _record("sync", "asarray (host to device copy)")
+    with _internal():
+        return _as_device(np.array(a, dtype=dtype, order=order or "K"))
+
+
+def _ascontiguousarray(a, dtype=None):
+    if isinstance(a, ndarray) and a.flags.c_contiguous and (dtype is None or np.dtype(dtype) == a.dtype):
+        return a
+    if not isinstance(a, ndarray):
+        _record("sync", "ascontiguousarray (host to device copy)")
+        with _internal():
+            return _as_device(np.ascontiguousarray(a, dtype=dtype))
+    return _counted("ascontiguousarray (copy)", np.ascontiguousarray, a, dtype=dtype)
+
+
+def _asnumpy(a, *args, **kwargs):
+    if isinstance(a, ndarray):
+        _record("sync", "asnumpy")
+    return np.array(_plain(a))
+
+
 def make_module(build_dir: Path) -> types.ModuleType:
-    """A `cupy` stand-in whose array functions are NumPy's returning `ndarray`."""
+    """A `cupy` stand-in whose array functions are NumPy's returning `ndarray`.
+
+    `module.counting(execute=True)` is a context manager yielding a `Recorder` of what the code
+    run inside asks of the device."""
     module = types.ModuleType("cupy")
     module.ndarray = ndarray
     module.RawModule = functools.partial(RawModule, build_dir=build_dir)
     module.memoize = lambda for_each_device=False: functools.cache
-    module.asnumpy = np.asarray
-    module.asarray = lambda a, dtype=None: _as_device(np.array(a, dtype=dtype))
+    module.asnumpy = _asnumpy
+    module.asarray = _asarray
+    module.array = lambda a, dtype=None, copy=True: (_counted("array (copy)", np.array, a, dtype=dtype)
+                                                     if isinstance(a, ndarray) else _asarray(a, dtype))
+    module.ascontiguousarray = _ascontiguousarray
     module.cuda = types.SimpleNamespace(Device=_no_context, ExternalStream=_no_context,
                                         runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+
+    @contextlib.contextmanager
+    def counting(execute: bool = True):
+        assert _State.recorder is None, "counting() does not nest"
+        _State.recorder = Recorder(execute)
+        try:
+            yield _State.recorder
+        finally:
+            _State.recorder = None
+
+    module.counting = counting
 
     def delegate(name):
         value = getattr(np, name)
         if callable(value) and not isinstance(value, type):
-            return functools.wraps(value)(lambda *a, **k: _as_device(value(*a, **k)))
+            if name in FREE_FUNCTIONS:
+                return functools.wraps(value)(lambda *a, **k: _as_device(value(*_plain(a), **_plain(k))))
+            return functools.wraps(value)(lambda *a, **k: _counted(name, value, *a, **k))
         return value
 
     module.__getattr__ = delegate

@@ -1,7 +1,9 @@
 """The CUDA sources compile with NVRTC (the compiler CuPy uses at run time) and with nvcc.
 
 No GPU needed: NVRTC comes with `cuda-bindings` (installed with torch) and compiles to a cubin
-for a named architecture. Each kernel that `kernels/cupy_ops.py` launches must exist.
+for a named architecture. Each module compiles with the modules it needs before it, and the
+whole program (what the backend compiles) too. Each kernel that `kernels/cupy_ops.py` launches
+must exist.
 """
 import re
 import shutil
@@ -31,20 +33,25 @@ def nvrtc_compile(nvrtc, name: str, code: str, arch: str) -> tuple[bool, str, in
         nvrtc.nvrtcDestroyProgram(program)
 
 
+def unit(module: str) -> str:
+    return cuda_sources.program() if module == "program" else cuda_sources.source(module)
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-@pytest.mark.parametrize("module", cuda_sources.MODULES)
+@pytest.mark.parametrize("module", cuda_sources.MODULES + ("program",))
 def test_compiles_with_nvrtc(module, arch):
     nvrtc = pytest.importorskip("cuda.bindings.nvrtc", reason="NVRTC Python bindings (cuda-bindings) not installed")
-    ok, log, cubin = nvrtc_compile(nvrtc, module, cuda_sources.source(module), arch)
+    ok, log, cubin = nvrtc_compile(nvrtc, module, unit(module), arch)
     assert ok, f"{module}.cu for {arch}:\n{log}"
     assert "warning" not in log.lower(), log
     assert cubin > 0
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
-@pytest.mark.parametrize("module", cuda_sources.MODULES)
+@pytest.mark.parametrize("module", cuda_sources.MODULES + ("program",))
 def test_compiles_with_nvcc(module, tmp_path):
-    source = cuda_sources.CUDA_DIR / f"{module}.cu"
+    source = tmp_path / f"{module}.cu"
+    source.write_text(unit(module))
     result = subprocess.run(["nvcc", "-arch=sm_90", "--fmad=false", "-c", str(source), "-o", str(tmp_path / "out.o")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -52,8 +59,11 @@ def test_compiles_with_nvcc(module, tmp_path):
 
 def test_every_launched_kernel_exists():
     wrappers = Path(cuda_sources.__file__).with_name("cupy_ops.py").read_text()
-    launches = re.findall(r'_launch\("(\w+)", "(\w+)"', wrappers)
-    assert {module for module, _ in launches} == set(cuda_sources.MODULES)
-    for module, kernel in launches:
-        assert f'extern "C" __global__ void {kernel}(' in cuda_sources.source(module), (module, kernel)
+    launched = set(re.findall(r'_launch(?:_blocks)?\("(\w+)"', wrappers))
+    assert len(launched) >= 20
+    program = cuda_sources.program()
+    for kernel in launched:
+        assert f'extern "C" __global__ void {kernel}(' in program, kernel
+    declared = set(re.findall(r'extern "C" __global__ void (\w+)\(', program))
+    assert declared == launched, "kernels nobody launches, or launched but missing"
     assert sorted(p.stem for p in cuda_sources.CUDA_DIR.glob("*.cu")) == sorted(cuda_sources.MODULES)

@@ -1,0 +1,61 @@
+// The BoT tail on uint8 (B, H, W, 3) images: horizontal flip, pad + crop, normalization and
+// random erasing, to float32 (B, 3, H, W) -- the cupy side of kernels/tail.py, which states
+// the semantics. The device functions here also serve the fused augmentation (augment.cu).
+
+typedef unsigned char u8;
+
+#define GRID_STRIDE(i, n) \
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
+
+// Whether output (y, x) of sample b lies in its erase rectangle (float32 comparisons, as torch).
+__device__ bool tail_erased(const float* erase_anchor, const float* erase_shape, long long b, int y, int x) {
+  float ay = erase_anchor[2 * b], ax = erase_anchor[2 * b + 1];
+  float fy = (float)y, fx = (float)x;
+  return fy >= ay && fy < ay + erase_shape[2 * b] && fx >= ax && fx < ax + erase_shape[2 * b + 1];
+}
+
+// The input pixel (sy, sx) that output (y, x) of sample b shows after the flip and the crop at
+// its anchor (truncated to integers); false where the window reaches into the zero padding.
+__device__ bool tail_source(const int* flip, const float* crop_anchor, long long b, int H, int W, int y, int x,
+                            int* sy, int* sx) {
+  long long yy = (long long)crop_anchor[2 * b] + y, xx = (long long)crop_anchor[2 * b + 1] + x;
+  if (yy < 0 || yy >= H || xx < 0 || xx >= W) return false;
+  *sy = (int)yy;
+  *sx = flip[b] ? W - 1 - (int)xx : (int)xx;
+  return true;
+}
+
+// Offset of element (b, c, y, x) of the (B, 3, H, W) output: NCHW memory, or NHWC when channels_last.
+__device__ long long tail_offset(long long b, int c, int y, int x, int H, int W, int channels_last) {
+  if (channels_last) return ((b * H + y) * W + x) * 3 + c;
+  return ((b * 3 + c) * H + y) * (long long)W + x;
+}
+
+// Writes output pixel (b, y, x): 0 where erased, else (float(rgb) - mean) / std per channel.
+__device__ void tail_store(const u8* rgb, bool erased, long long b, int y, int x, int H, int W, float mean0,
+                           float mean1, float mean2, float std0, float std1, float std2, int channels_last,
+                           float* out) {
+  const float mean[3] = {mean0, mean1, mean2}, std[3] = {std0, std1, std2};
+  for (int c = 0; c < 3; ++c)
+    out[tail_offset(b, c, y, x, H, W, channels_last)] = erased ? 0.0f : ((float)rgb[c] - mean[c]) / std[c];
+}
+
+// out (B, 3, H, W) float32 = the tail of images (B, H, W, 3) uint8.
+extern "C" __global__ void bot_tail(const u8* images, const int* flip, const float* crop_anchor,
+                                    const float* erase_anchor, const float* erase_shape, int B, int H, int W,
+                                    float mean0, float mean1, float mean2, float std0, float std1, float std2,
+                                    int channels_last, float* out) {
+  long long pixels = (long long)B * H * W;
+  GRID_STRIDE(i, pixels) {
+    int x = (int)(i % W), y = (int)((i / W) % H);
+    long long b = i / ((long long)H * W);
+    u8 rgb[3] = {0, 0, 0};
+    bool erased = tail_erased(erase_anchor, erase_shape, b, y, x);
+    int sy, sx;
+    if (!erased && tail_source(flip, crop_anchor, b, H, W, y, x, &sy, &sx)) {
+      const u8* src = images + ((b * H + sy) * W + sx) * 3;
+      rgb[0] = src[0], rgb[1] = src[1], rgb[2] = src[2];
+    }
+    tail_store(rgb, erased, b, y, x, H, W, mean0, mean1, mean2, std0, std1, std2, channels_last, out);
+  }
+}

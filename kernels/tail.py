@@ -1,0 +1,115 @@
+"""The BoT tail of the training graph: horizontal flip, pad + crop, normalization, random erasing.
+
+Per sample b of a (B, H, W, 3) uint8 batch, with the parameters of a `Tail`:
+
+1. flip: where `flip[b]` is non-zero, mirror the image horizontally (x -> W - 1 - x).
+2. pad + crop: the H x W window whose top-left corner is `crop_anchor[b]` = (y, x) (whole
+   pixels, truncated to integers; negative or past the far edge = inside the zero padding) of
+   the flipped image; pixels outside the image are 0.
+3. normalize: float32 (B, 3, H, W) = (float32(pixel) - mean_c) / std_c, both float32, in
+   that order (two rounded float32 operations).
+4. erase: output rows y and columns x with ay <= y < ay + h and ax <= x < ax + w (float32
+   comparisons), (ay, ax) = `erase_anchor[b]`, (h, w) = `erase_shape[b]`, are set to 0 in every
+   channel (shape 0: nothing erased).
+
+The result is float32 (B, 3, H, W): C-contiguous, or with `channels_last` NHWC memory viewed
+as (B, 3, H, W) (strides of torch's channels_last format).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import is_cupy
+
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+@dataclass(frozen=True)
+class Tail:
+    """Per-batch parameters of the BoT tail (arrays of the images' library and device).
+
+    flip: (B,) int32, 0 or 1. crop_anchor: (B, 2) float32 (y, x) of the crop window, whole
+    pixels. erase_anchor: (B, 2) float32 (y, x). erase_shape: (B, 2) float32 (h, w), 0 = no
+    erasing. mean, std: per-channel (R, G, B) in 0-255 units. channels_last: the output's
+    memory is NHWC (viewed as (B, 3, H, W)) instead of NCHW.
+    Other dtypes are accepted and converted (on the GPU at one device operation each).
+    """
+
+    flip: object
+    crop_anchor: object
+    erase_anchor: object
+    erase_shape: object
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if len(value) != 3:
+                raise ValueError(f"Tail.{name}={value!r}: expected 3 numbers (R, G, B)")
+        if not isinstance(self.channels_last, bool):
+            raise ValueError(f"Tail.channels_last={self.channels_last!r}: expected True or False")
+
+
+def checked_tail(tail: Tail, b: int, xp) -> tuple:
+    """(flip int32 (B,), crop_anchor, erase_anchor, erase_shape float32 (B, 2)) as C-contiguous
+    arrays of `xp`; wrong shapes raise ValueError."""
+    if not isinstance(tail, Tail):
+        raise TypeError(f"tail must be a kernels.Tail, got {type(tail).__name__}")
+    arrays = []
+    for name, shape, dtype in (("flip", (b,), np.int32), ("crop_anchor", (b, 2), np.float32),
+                               ("erase_anchor", (b, 2), np.float32), ("erase_shape", (b, 2), np.float32)):
+        a = getattr(tail, name)
+        if tuple(a.shape) != shape:
+            raise ValueError(f"Tail.{name} must have shape {shape} for a batch of {b}, got {tuple(a.shape)}")
+        if is_cupy(a) != (xp is not np):
+            raise ValueError(f"Tail.{name} must live where the images do ({xp.__name__} arrays)")
+        arrays.append(xp.ascontiguousarray(a).astype(dtype, copy=False))
+    return tuple(arrays)
+
+
+def bot_tail(images, tail: Tail):
+    """The BoT tail (module doc) of `images` (B, H, W, 3) uint8: float32 (B, 3, H, W).
+
+    Same array library as `images` (numpy or cupy; the tail's arrays must be of the same
+    library). The cupy backend runs one kernel and does not synchronize.
+
+    >>> img = np.zeros((1, 2, 2, 3), np.uint8); img[0, 0, 0] = 255
+    >>> t = Tail(np.array([1], np.int32), np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32),
+    ...          np.zeros((1, 2), np.float32), mean=(0, 0, 0), std=(1, 1, 1))
+    >>> bot_tail(img, t)[0, 0].tolist()
+    [[0.0, 255.0], [0.0, 0.0]]
+    """
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"bot_tail: images must be (B, H, W, 3) uint8, got shape {tuple(images.shape)} "
+                         f"dtype {images.dtype}")
+    if is_cupy(images):
+        import sys
+
+        from . import cupy_ops
+
+        return cupy_ops.bot_tail(images, *checked_tail(tail, images.shape[0], sys.modules["cupy"]), tail)
+    flip, crop_anchor, erase_anchor, erase_shape = checked_tail(tail, images.shape[0], np)
+    b, h, w, _ = images.shape
+    flipped = np.where(flip.astype(bool)[:, None, None, None], images[:, :, ::-1], images)
+    anchor = crop_anchor.astype(np.int64)  # truncated, as torch's .long()
+    ys = anchor[:, :1] + np.arange(h)  # (B, H)
+    xs = anchor[:, 1:] + np.arange(w)  # (B, W)
+    inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]
+    window = flipped[np.arange(b)[:, None, None], np.clip(ys, 0, h - 1)[:, :, None], np.clip(xs, 0, w - 1)[:, None, :]]
+    window = np.where(inside[..., None], window, np.uint8(0))
+    mean = np.asarray(tail.mean, np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(tail.std, np.float32).reshape(1, 3, 1, 1)
+    out = (window.transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
+    rows = np.arange(h, dtype=np.float32)
+    cols = np.arange(w, dtype=np.float32)
+    in_y = (rows >= erase_anchor[:, :1]) & (rows < erase_anchor[:, :1] + erase_shape[:, :1])  # (B, H)
+    in_x = (cols >= erase_anchor[:, 1:]) & (cols < erase_anchor[:, 1:] + erase_shape[:, 1:])  # (B, W)
+    out[np.broadcast_to((in_y[:, :, None] & in_x[:, None, :])[:, None], out.shape)] = 0.0
+    if tail.channels_last:
+        return np.ascontiguousarray(out.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return out
