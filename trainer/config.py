@@ -14,6 +14,7 @@ are done by `trainer.preflight`, still before any work.
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -21,7 +22,8 @@ import yaml
 
 from trainer.typed_tree import ConfigError, build, option, section
 
-__all__ = ["Config", "ConfigError", "load_config", "from_dict", "parse_overrides", "to_dict", "dump_config"]
+__all__ = ["Config", "ConfigError", "load_config", "read_yaml", "from_dict", "parse_overrides", "to_dict",
+           "dump_config"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class SyntheticConfig:
 class DataConfig:
     """Where the images are and how they are sized."""
 
-    manifest: str = option("data/synth/manifest.csv", "manifest CSV (DESIGN §3)")
+    manifest: str = option("data/synth/manifest.csv", "manifest CSV: image,mask,pid,camid,viewpoint,split")
     synthetic: SyntheticConfig | None = option(None, "generate the synthetic world here (null: use the manifest)")
     robustness_manifest: str | None = option(
         "auto", "background-swapped test set; 'auto' = robustness.csv beside the manifest if present")
@@ -72,7 +74,7 @@ class LoaderConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """The attention (background-swap) augmentation, DESIGN §4; p = 0 disables it."""
+    """The attention (background-swap) augmentation; p = 0 disables it."""
 
     p: float = option(0.5, "probability of swapping a sample's background", ge=0, le=1)
     roi: Literal["full", "upper", "lower"] = option("full", "region kept from the sample")
@@ -138,7 +140,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation (DESIGN §5)."""
+    """Evaluation: CMC, mAP and mINP on query x gallery."""
 
     flip: bool = option(False, "average features of the image and its mirror")
     rerank: bool = option(False, "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
@@ -192,6 +194,33 @@ def _combinations(cfg: Config) -> list[str]:
     return problems
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key given twice in one mapping (plain YAML keeps the
+    last, so a repeated section would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader reports it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {seen[key]}); merge the two into one",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where."""
+    mark = getattr(error, "problem_mark", None)
+    what = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {what}" if mark else what
+
+
 def _set_path(raw: dict, dotted: str, value: Any) -> None:
     node = raw
     keys = dotted.split(".")
@@ -212,7 +241,12 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError([f"{item!r}: expected KEY=VALUE, e.g. train.epochs=3"], "--set")
-        out.append((key.strip(), yaml.safe_load(text) if text.strip() else None))
+        try:
+            value = yaml.load(text, Loader=UniqueKeyLoader) if text.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError([f"{key.strip()}: the value {text!r} is not valid YAML ({_yaml_problem(e)}); "
+                               f"quote a string, e.g. {key.strip()}='\"...\"'"], "--set") from None
+        out.append((key.strip(), value))
     return out
 
 
@@ -232,17 +266,32 @@ def from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = (), source: st
     return cfg
 
 
-def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config file, apply `--set` overrides and validate; raises `ConfigError`."""
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Parse a UTF-8 YAML file, refusing duplicate keys; raises `ConfigError` naming the file
+    (and line) when it is missing, unreadable, not UTF-8 or not valid YAML."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ConfigError([f"{path}: file not found"])
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise ConfigError([f"{path}: not valid YAML: {e}"]) from None
-    return from_dict(raw or {}, overrides, source=path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e.strerror or e}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError([f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                           f"save the file as UTF-8"]) from None
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{path}: not valid YAML: {_yaml_problem(e)}"]) from None
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config file, apply `--set` overrides and validate; raises `ConfigError`."""
+    return from_dict(read_yaml(path) or {}, overrides, source=os.fspath(path))
 
 
 def to_dict(cfg: Config) -> dict:

@@ -12,12 +12,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from dali_pipes import EvalLoader, ReIDLoader
-from dali_pipes.manifest import UNMASKED_ACTIONS
+from dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError
 from kernels import AugmentConfig
 from trainer.checkpoint import Checkpointer, rng_state, set_rng_state
 from trainer.config import Config
 from trainer.distributed import DistInfo, barrier, gather_objects
 from trainer.engine import train_one_epoch
+from trainer.errors import TrainerError
 from trainer.features import evaluate_features, extract_features
 from trainer.losses import ReIDLoss
 from trainer.metrics_log import MetricsLog
@@ -29,6 +30,7 @@ RERANK = (20, 6, 0.3)  # k1, k2, lambda (Zhong et al. 2017; BoT)
 TRAIN_COLUMNS = ("train.loss", "train.ce", "train.triplet", "train.center", "train.acc", "train.lr",
                  "train.img_s", "train.data_wait", "train.seconds")
 EVAL_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "ranks")  # what a resume needs
 
 
 def make_eval_sets(cfg: Config, loader_device: str, robustness: Path | None) -> dict:
@@ -63,23 +65,41 @@ def make_model(cfg: Config, num_classes: int) -> ReIDModel:
 
 
 def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str) -> ReIDLoader:
+    """The training loader; a manifest it cannot train on raises `ManifestError` or a one-line
+    `TrainerError` (e.g. no training row left after `data.unmasked: drop`)."""
     augment = None
     if p > 0:
         fields = {k: v for k, v in asdict(cfg.augment).items() if k != "p"}
         augment = AugmentConfig(p=p, seed=cfg.train.seed, **fields)
-    return ReIDLoader(cfg.data.manifest, split="train", batch_size=cfg.loader.batch_p * cfg.loader.batch_k,
-                      num_instances=cfg.loader.batch_k, size=tuple(cfg.data.size), augment=augment,
-                      device=loader_device, shard_id=info.rank, num_shards=info.world_size,
-                      seed=cfg.train.seed, num_threads=cfg.loader.num_threads, letterbox=cfg.data.letterbox,
-                      flip=cfg.loader.flip, pad=cfg.loader.pad, erasing=cfg.loader.erasing,
-                      augment_in=cfg.loader.augment_in, mask_source=cfg.loader.mask_source,
-                      unmasked=cfg.data.unmasked)
+    try:
+        return ReIDLoader(cfg.data.manifest, split="train", batch_size=cfg.loader.batch_p * cfg.loader.batch_k,
+                          num_instances=cfg.loader.batch_k, size=tuple(cfg.data.size), augment=augment,
+                          device=loader_device, shard_id=info.rank, num_shards=info.world_size,
+                          seed=cfg.train.seed, num_threads=cfg.loader.num_threads, letterbox=cfg.data.letterbox,
+                          flip=cfg.loader.flip, pad=cfg.loader.pad, erasing=cfg.loader.erasing,
+                          augment_in=cfg.loader.augment_in, mask_source=cfg.loader.mask_source,
+                          unmasked=cfg.data.unmasked)
+    except ManifestError:
+        raise
+    except ValueError as e:
+        raise TrainerError(f"data.manifest: {e} (data.unmasked: {cfg.data.unmasked})") from None
+
+
+def _check_identities(state: dict, loader: ReIDLoader, manifest: str) -> None:
+    """Refuse to resume when the training identities are not those the checkpoint was trained on."""
+    now = [int(pid) for pid in loader.pid_list]
+    then = state.get("train_pids")
+    count = len(then) if then is not None else int(state["model"]["classifier.weight"].shape[0])
+    if count != len(now) or (then is not None and list(then) != now):
+        raise TrainerError(f"data.manifest: the training identities changed since this run started ({count} then, "
+                           f"{len(now)} now, in {manifest}); resume with the manifest the run started with, "
+                           f"or start a new run")
 
 
 def _restore(state: dict, info: DistInfo, parts: dict) -> None:
     """Load every part's state; the loader and RNG state are this rank's own."""
     if len(state["ranks"]) != info.world_size:
-        raise RuntimeError(f"checkpoint was written by {len(state['ranks'])} rank(s), this run has "
+        raise TrainerError(f"checkpoint was written by {len(state['ranks'])} rank(s), this run has "
                            f"{info.world_size}; resume with the same number of processes")
     mine = state["ranks"][info.rank]
     for key, obj in parts.items():
@@ -118,7 +138,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     """Train with augmentation probability `p` in `folder`; returns the final eval metrics
     (on rank 0; {} elsewhere). With `resume`, continue from `folder/checkpoints/latest.pt`."""
     ckpt = Checkpointer(folder / "checkpoints", keep=cfg.train.keep_checkpoints)
-    state = ckpt.load_latest() if resume else None
+    state = ckpt.load_latest(required=CHECKPOINT_KEYS) if resume else None
     if state is not None and state["epoch"] >= cfg.train.epochs and state.get("metrics"):
         log.info("%s: already trained for %d epochs", folder.name, state["epoch"])
         return state["metrics"] if info.is_main else {}
@@ -130,6 +150,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
                     cfg.data.unmasked, UNMASKED_ACTIONS[cfg.data.unmasked])
     start, metrics = 0, {}
     if state is not None:
+        _check_identities(state, loader, cfg.data.manifest)
         _restore(state, info, parts)
         start, metrics = state["epoch"], state.get("metrics", {})
         log.info("%s: resumed after epoch %d", folder.name, start)
@@ -177,5 +198,6 @@ def _save(ckpt: Checkpointer, parts: dict, epoch: int, metrics: dict, info: Dist
     ranks = gather_objects({"loader": parts["loader"].state_dict(), "rng": rng_state()})
     if info.is_main:
         state = {k: v.state_dict() for k, v in parts.items() if v is not None and k != "loader"}
-        ckpt.save(state | {"epoch": epoch, "metrics": metrics, "ranks": ranks}, epoch)
+        pids = [int(pid) for pid in parts["loader"].pid_list]
+        ckpt.save(state | {"epoch": epoch, "metrics": metrics, "ranks": ranks, "train_pids": pids}, epoch)
     barrier()

@@ -2,11 +2,12 @@
 
 Part of the CLI (it reads the `Config`). Each problem is one line starting with the key path,
 like `trainer.config`'s. `check_machine` runs first; `check_data` needs the manifest to exist
-(the synthetic world is generated in between).
+(the synthetic world is generated in between) and also returns notes, logged by the run.
 """
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -61,12 +62,16 @@ def check_machine(cfg: Config) -> list[str]:
     return problems
 
 
-def check_data(cfg: Config, world_size: int = 1) -> list[str]:
-    """Problems of the manifest's content for this config (P x K, splits, masks)."""
+def check_data(cfg: Config, world_size: int = 1) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the manifest's content for this config (P x K, splits, masks,
+    evaluable queries). Problems stop the run; notes are logged (what the data makes the run
+    do that the config does not say)."""
     try:
         samples = read_manifest(cfg.data.manifest)
     except ManifestError as e:
-        return [f"data.manifest: {e}"]
+        return [f"data.manifest: {e}"], []
+    except OSError as e:
+        return [f"data.manifest: cannot read {cfg.data.manifest!r}: {e.strerror or e}"], []
     by_split: dict[str, list] = {"train": [], "query": [], "gallery": []}
     for s in samples:
         by_split[s.split].append(s)
@@ -78,12 +83,44 @@ def check_data(cfg: Config, world_size: int = 1) -> list[str]:
         problems.append(f"loader.batch_p: P={cfg.loader.batch_p} identities per batch x {world_size} rank(s) "
                         f"needs {needed} training identities, {cfg.data.manifest!r} has {ids}; "
                         f"allowed: 1..{ids // world_size}")
-    if by_split["query"] and len(check_query_matches(cfg.data.manifest, samples)) == len(by_split["query"]):
+    unmatched = check_query_matches(cfg.data.manifest, samples) if by_split["query"] else []
+    if by_split["query"] and len(unmatched) == len(by_split["query"]):
         problems.append(f"data.manifest: no query row of {cfg.data.manifest!r} has a gallery image of its pid "
                         f"from another camera, so nothing can be evaluated (python -m dali_pipes.check lists them)")
-    unmasked = [s.row for s in by_split["train"] if not s.mask]
-    if cfg.augment.p > 0 and unmasked and cfg.data.unmasked == "error":
-        problems.append(f"data.unmasked: error, but {len(unmasked)} training row(s) have no mask (first: row "
-                        f"{unmasked[0]} of {cfg.data.manifest!r}) and augment.p = {cfg.augment.p} needs them; "
-                        f"allowed: keep (train them without the augmentation), drop (leave them out)")
-    return problems
+    problems += _unmasked_problems(cfg, by_split["train"])
+    notes = _small_identities(cfg, by_split["train"])
+    if unmatched and len(unmatched) < len(by_split["query"]):
+        notes.append(f"data.manifest: {len(unmatched)} of {len(by_split['query'])} query row(s) of "
+                     f"{cfg.data.manifest!r} have no gallery image of their pid from another camera and are "
+                     f"left out of the evaluation (first: row {unmatched[0].row}; python -m dali_pipes.check "
+                     f"lists them)")
+    return problems, notes
+
+
+def _unmasked_problems(cfg: Config, train: list) -> list[str]:
+    """Training rows without a mask path that the `data.unmasked` policy cannot train."""
+    unmasked = [s.row for s in train if not s.mask]
+    if cfg.augment.p == 0 or not unmasked:
+        return []
+    if cfg.data.unmasked == "error":
+        return [f"data.unmasked: error, but {len(unmasked)} training row(s) have no mask (first: row "
+                f"{unmasked[0]} of {cfg.data.manifest!r}) and augment.p = {cfg.augment.p} needs them; "
+                f"allowed: keep (train them without the augmentation), drop (leave them out)"]
+    if cfg.data.unmasked == "drop" and len(unmasked) == len(train):
+        return [f"data.unmasked: drop, but no training row of {cfg.data.manifest!r} has a mask, so nothing "
+                f"would be left to train; allowed: keep (train them without the augmentation)"]
+    return []
+
+
+def _small_identities(cfg: Config, train: list) -> list[str]:
+    """A note when some training identities have fewer images than K (`loader.batch_k`): the
+    sampler repeats their images to fill a batch's K slots."""
+    counts = Counter(s.pid for s in train)
+    k = cfg.loader.batch_k
+    short = sorted((n, pid) for pid, n in counts.items() if n < k)
+    if not short:
+        return []
+    n, pid = short[0]
+    return [f"loader.batch_k: K={k} images per identity, but {len(short)} of {len(counts)} training identities "
+            f"of {cfg.data.manifest!r} have fewer (fewest: pid {pid} with {n}); the sampler repeats their images "
+            f"to fill the K places of a batch"]

@@ -90,3 +90,39 @@ def test_load_config_file_errors(tmp_path):
     bad.write_text("augment:\n  p: 2\n")
     with pytest.raises(ConfigError, match=r"invalid .*bad.yaml:\n  augment.p: must be <= 1, got 2"):
         load_config(bad)
+
+
+def test_duplicate_keys_are_refused_with_their_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("train:\n  epochs: 3\naugment:\n  p: 0.3\ntrain:\n  seed: 1\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml: not valid YAML: line 5, column 1: duplicate key 'train' "
+                                          r"\(first on line 1\)"):
+        load_config(path)
+    path.write_text("augment:\n  p: 0.3\n  roi: full\n  p: 0.5\n")
+    with pytest.raises(ConfigError, match=r"line 4, column 3: duplicate key 'p' \(first on line 2\)"):
+        load_config(path)
+
+
+def test_config_not_in_utf8(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("# caf\u00e9\nname: x\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml: line 1: not UTF-8 text \(byte 0xe9\); save the file as UTF-8"):
+        load_config(path)
+
+
+def test_unreadable_config(tmp_path, monkeypatch):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("name: x\n")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("trainer.config.open", denied, raising=False)  # root ignores chmod
+    with pytest.raises(ConfigError, match=r"cfg.yaml: cannot read: Permission denied"):
+        load_config(path)
+
+
+def test_malformed_yaml_in_set_names_the_key():
+    [msg] = problems({}, ["train.milestones=[1, 2"])
+    assert msg.startswith("train.milestones: the value '[1, 2' is not valid YAML (line 1, column 6: ")
+    assert problems({}, ["name=a: b: c"])[0].startswith("name: the value 'a: b: c' is not valid YAML")

@@ -1,20 +1,26 @@
 """trainer/run.py end to end on the tiny synthetic world: bad configs stop before any work; an
-interrupted run resumed with --resume ends with the weights of an uninterrupted one."""
+interrupted run resumed with --resume ends with the weights of an uninterrupted one; faults of
+the input (checkpoints, run folders, data) are one line with exit code 2 and leave nothing."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from dali_pipes import read_manifest, write_manifest
 
+from tests.trainer.test_checkpoint import plant_code_running_checkpoint, truncate
 from trainer import fit as fit_module
 from trainer import run
+from trainer.config import dump_config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +44,10 @@ def write_config(tmp_path, manifest, **sections):
 
 
 def error_of(capsys, argv):
+    """stderr of a refused command from its "error: " on (a resumed run may show progress bars first)."""
     assert run.main(argv) == 2
-    return capsys.readouterr().err
+    err = capsys.readouterr().err
+    return err[err.find("error: "):]
 
 
 @pytest.mark.parametrize("override,expected", [
@@ -105,7 +113,7 @@ def test_missing_manifest_without_synthetic(tmp_path, capsys):
 
 
 def weights(run_dir, variant):
-    return torch.load(run_dir / variant / "checkpoints" / "latest.pt", weights_only=False)["model"]
+    return torch.load(run_dir / variant / "checkpoints" / "latest.pt", weights_only=True)["model"]
 
 
 @pytest.mark.slow
@@ -134,12 +142,13 @@ def test_interrupted_and_resumed_run_equals_straight_run(tiny_world, tmp_path, m
         return real(model, loader, *args, **kwargs)
 
     monkeypatch.setattr(fit_module, "train_one_epoch", killed)
-    with pytest.raises(KeyboardInterrupt):
-        run.main([str(cfg), "--set", "name=killed"])
+    assert run.main([str(cfg), "--set", "name=killed"]) == 130
     monkeypatch.undo()
     killed_dir = next((tmp_path / "runs").glob("killed-*"))
+    hint = f"interrupted; continue with: python trainer/run.py --resume {killed_dir}"
+    assert capsys.readouterr().err.endswith(f"\n{hint}\n")
     assert not (killed_dir / "final.json").exists()
-    assert run.main([str(cfg), "--set", "name=killed", "--resume", str(killed_dir)]) == 0
+    assert run.main(["--resume", str(killed_dir)]) == 0  # the run's own config
 
     for variant in ("attention", "baseline"):
         a, b = weights(straight, variant), weights(killed_dir, variant)
@@ -154,11 +163,11 @@ def test_interrupted_and_resumed_run_equals_straight_run(tiny_world, tmp_path, m
     out = capsys.readouterr().out
     assert "| attention | 0.5 |" in out and "| baseline | 0 |" in out
 
-    # --eval-only on the straight run's checkpoint reproduces its final metrics
-    assert run.main([str(cfg), "--set", "name=evalonly", "--eval-only",
-                     str(straight / "baseline" / "checkpoints" / "latest.pt")]) == 0
-    only = json.loads(next((tmp_path / "runs").glob("evalonly-*")).joinpath("final.json").read_text())
+    # --eval-only on the straight run's checkpoint reproduces its final metrics, written beside the run
+    assert run.main(["--eval-only", str(straight / "baseline" / "checkpoints" / "latest.pt")]) == 0
+    only = json.loads((straight / "eval-baseline-latest.json").read_text())
     assert only["results"]["eval"]["mAP"] == pytest.approx(final_a["baseline"]["mAP"], abs=1e-6)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([straight.name, killed_dir.name])
 
 
 def test_resume_refuses_a_changed_config(tiny_world, tmp_path, capsys):
@@ -185,3 +194,170 @@ def test_script_entry_point_and_run_folder(tiny_world, tmp_path):
     assert set(final["provenance"]) >= {"seed", "manifest_sha256", "git_commit", "device", "versions"}
     assert 0 <= final["results"]["baseline"]["mAP"] <= 1 and "robust_mAP" in final["results"]["baseline"]
     assert "| baseline | 0 |" in proc.stdout
+
+
+def tiny_run(tmp_path, manifest, *sets, epochs=2):
+    """Train the baseline of the tiny world for `epochs` epochs; returns the run folder."""
+    cfg = write_config(tmp_path, manifest, augment={"p": 0.0}, train={"epochs": epochs, "eval_every": 0})
+    assert run.main([str(cfg), *[a for s in sets for a in ("--set", s)]]) == 0
+    return next((tmp_path / "runs").glob("t-*"))
+
+
+def run_folders(tmp_path):
+    return sorted((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else []
+
+
+def test_code_running_checkpoint_is_refused_by_eval_only_and_resume(tiny_world, tmp_path, capsys):
+    marker = tmp_path / "ran"
+    evil = plant_code_running_checkpoint(tmp_path / "evil.pt", marker)
+    cfg = write_config(tmp_path, tiny_world)
+    err = error_of(capsys, [str(cfg), "--eval-only", str(evil)])
+    assert err.startswith(f"error: {evil}: refused: it needs more than tensors and plain containers to load")
+    assert not marker.exists() and not run_folders(tmp_path)
+
+    run_dir = tmp_path / "runs" / "old"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(dump_config(load_config(cfg)))
+    plant_code_running_checkpoint(run_dir / "attention" / "checkpoints" / "latest.pt", marker)
+    err = error_of(capsys, ["--resume", str(run_dir)])
+    assert f"{run_dir / 'attention' / 'checkpoints'}: no usable checkpoint (latest.pt damaged or refused" in err
+    assert "latest.pt: refused: it needs more than tensors" in (run_dir / "train.log").read_text()
+    assert not marker.exists()
+
+
+def test_dangling_symlink_as_output_dir_is_one_line(tiny_world, tmp_path, capsys):
+    (tmp_path / "runs").symlink_to(tmp_path / "gone")
+    err = error_of(capsys, [str(write_config(tmp_path, tiny_world))])
+    assert err == f"error: output.dir: {tmp_path / 'runs'} is a broken symbolic link (to {tmp_path / 'gone'}); " \
+                  f"remove it or point output.dir elsewhere\n"
+
+
+def test_read_only_output_dir_is_one_line(tiny_world, tmp_path, capsys, monkeypatch):
+    (tmp_path / "runs").mkdir()
+    real_mkdir = os.mkdir
+
+    def read_only(path, mode=0o777):
+        if Path(path).parent == tmp_path / "runs":
+            raise PermissionError(13, "Permission denied")
+        real_mkdir(path, mode)
+
+    monkeypatch.setattr(os, "mkdir", read_only)  # root ignores chmod
+    err = error_of(capsys, [str(write_config(tmp_path, tiny_world))])
+    assert err == f"error: output.dir: cannot create a run folder in {tmp_path / 'runs'}: Permission denied\n"
+
+
+def test_resume_of_a_run_in_use_is_refused(tiny_world, tmp_path, capsys):
+    run_dir = tmp_path / "runs" / "live"
+    run_dir.mkdir(parents=True)
+    cfg = write_config(tmp_path, tiny_world)
+    (run_dir / "config.yaml").write_text(dump_config(load_config(cfg)))
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from trainer.run_folder import RunLock; "
+                               "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
+                               str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        err = error_of(capsys, ["--resume", str(run_dir)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert err.startswith(f"error: {run_dir} is in use by process {holder.pid} ")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "run.lock"]  # nothing written
+
+
+def test_startup_error_after_the_folder_exists_leaves_no_orphan(tiny_world, tmp_path, capsys):
+    rows = read_manifest(tiny_world)
+    world = tmp_path / "world"
+    shutil.copytree(Path(tiny_world).parent, world)
+    bad = next(s for s in rows if s.split == "train")
+    (world / Path(bad.image).relative_to(Path(tiny_world).parent)).write_bytes(b"not a jpeg")
+    err = error_of(capsys, [str(write_config(tmp_path, world / "manifest.csv"))])
+    assert f"manifest.csv:{bad.row}: " in err
+    assert not run_folders(tmp_path)
+
+
+def test_unmasked_drop_without_any_mask_is_one_line(tiny_world, tmp_path, capsys):
+    rows = [replace(s, mask="") if s.split == "train" else s for s in read_manifest(tiny_world)]
+    write_manifest(tmp_path / "nomask.csv", rows)
+    err = error_of(capsys, [str(write_config(tmp_path, tmp_path / "nomask.csv")), "--set", "data.unmasked=drop"])
+    assert "data.unmasked: drop, but no training row of" in err and "nothing would be left to train" in err
+
+    # empty masks (a detector found nobody) are only seen by the loader, after the run folder exists
+    world = tmp_path / "world"
+    shutil.copytree(Path(tiny_world).parent, world)
+    for s in read_manifest(world / "manifest.csv", ["train"]):
+        cv2.imwrite(s.mask, np.zeros(cv2.imread(s.mask, cv2.IMREAD_GRAYSCALE).shape, np.uint8))
+    err = error_of(capsys, [str(write_config(tmp_path, world / "manifest.csv")), "--set", "data.unmasked=drop"])
+    assert err.startswith("error: data.manifest: ") and "(data.unmasked: drop)" in err and "\n" not in err[:-1]
+    assert not run_folders(tmp_path)
+
+
+def test_duplicate_section_in_the_config_is_one_line(tiny_world, tmp_path, capsys):
+    cfg = write_config(tmp_path, tiny_world)
+    cfg.write_text(cfg.read_text() + "train:\n  epochs: 5\n")
+    err = error_of(capsys, [str(cfg)])
+    assert "not valid YAML: line " in err and "duplicate key 'train' (first on line " in err
+    assert not run_folders(tmp_path)
+
+
+def test_ctrl_c_prints_the_resume_command_and_resume_alone_finishes(tiny_world, tmp_path, capsys, monkeypatch):
+    real = fit_module.train_one_epoch
+
+    def interrupted_in_epoch_2(*args, **kwargs):
+        if kwargs["epoch"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    cfg = write_config(tmp_path, tiny_world, augment={"p": 0.0}, train={"epochs": 2, "eval_every": 0})
+    monkeypatch.setattr(fit_module, "train_one_epoch", interrupted_in_epoch_2)
+    assert run.main([str(cfg)]) == 130
+    monkeypatch.undo()
+    [run_dir] = run_folders(tmp_path)
+    hint = f"interrupted; continue with: python trainer/run.py --resume {run_dir}"
+    assert capsys.readouterr().err.endswith("\n" + hint + "\n") and hint in (run_dir / "train.log").read_text()
+    assert run.main(["--resume", str(run_dir)]) == 0
+    assert json.loads((run_dir / "final.json").read_text())["results"]["baseline"]["mAP"] > 0
+
+
+def test_damaged_latest_falls_back_to_the_previous_intact_epoch(tiny_world, tmp_path):
+    run_dir = tiny_run(tmp_path, tiny_world, "train.keep_checkpoints=2", "loader.batch_k=8")
+    log = (run_dir / "train.log").read_text()
+    assert "loader.batch_k: K=8 images per identity, but 8 of 8 training identities" in log
+    folder = run_dir / "baseline" / "checkpoints"
+    truncate(folder / "latest.pt")
+    truncate(folder / "epoch_002.pt")
+    assert run.main(["--resume", str(run_dir), "--set", "train.epochs=3"]) == 0
+    log = (run_dir / "train.log").read_text()
+    assert f"{folder / 'latest.pt'}: damaged checkpoint" in log
+    assert f"resuming from {folder / 'epoch_001.pt'} (after epoch 1) instead of the unusable latest.pt, " \
+           f"epoch_002.pt" in log
+    rows = (run_dir / "baseline" / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+def test_resume_with_changed_training_identities_is_one_line(tiny_world, tmp_path, capsys):
+    manifest = tmp_path / "m.csv"
+    rows = read_manifest(tiny_world)
+    write_manifest(manifest, rows)
+    run_dir = tiny_run(tmp_path, manifest, epochs=1)
+    first = min(s.pid for s in rows if s.split == "train")
+    write_manifest(manifest, [s for s in rows if not (s.split == "train" and s.pid == first)])
+    ids = len({s.pid for s in rows if s.split == "train"})
+    err = error_of(capsys, ["--resume", str(run_dir), "--set", "train.epochs=2"])
+    assert err.startswith(f"error: data.manifest: the training identities changed since this run started "
+                          f"({ids} then, {ids - 1} now, in {manifest})")
+    assert "the training identities changed" in (run_dir / "train.log").read_text()
+
+
+def test_eval_only_writes_beside_the_run_or_into_out(tiny_world, tmp_path, capsys):
+    run_dir = tiny_run(tmp_path, tiny_world, epochs=1)
+    final = json.loads((run_dir / "final.json").read_text())["results"]["baseline"]
+    ckpt = run_dir / "baseline" / "checkpoints" / "latest.pt"
+    assert run.main(["--eval-only", str(ckpt)]) == 0  # the run's own config
+    record = json.loads((run_dir / "eval-baseline-latest.json").read_text())
+    assert record["checkpoint"] == str(ckpt) and record["results"]["eval"]["mAP"] == pytest.approx(final["mAP"])
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]  # no new run folder
+    assert run.main(["--eval-only", str(ckpt), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "eval-baseline-latest.json").is_file()
+    shutil.copy(ckpt, tmp_path / "loose.pt")
+    err = error_of(capsys, ["--eval-only", str(tmp_path / "loose.pt")])
+    assert "loose.pt is not in a run folder (RUN/<variant>/checkpoints/); give the CONFIG" in err
