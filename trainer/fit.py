@@ -4,6 +4,7 @@ evaluation, logging and checkpoints)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -134,9 +135,11 @@ def _eval_due(cfg: Config, epoch: int) -> bool:
 
 
 def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.device, loader_device: str,
-        eval_sets: dict | None, resume: bool = False) -> dict:
+        eval_sets: dict | None, resume: bool = False, on_start: Callable[[], None] = lambda: None) -> dict:
     """Train with augmentation probability `p` in `folder`; returns the final eval metrics
-    (on rank 0; {} elsewhere). With `resume`, continue from `folder/checkpoints/latest.pt`."""
+    (on rank 0; {} elsewhere). With `resume`, continue from the newest intact checkpoint in
+    `folder/checkpoints`. `on_start` is called once the data and checkpoint are accepted,
+    before the first epoch."""
     ckpt = Checkpointer(folder / "checkpoints", keep=cfg.train.keep_checkpoints)
     state = ckpt.load_latest(required=CHECKPOINT_KEYS) if resume else None
     if state is not None and state["epoch"] >= cfg.train.epochs and state.get("metrics"):
@@ -154,6 +157,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
         _restore(state, info, parts)
         start, metrics = state["epoch"], state.get("metrics", {})
         log.info("%s: resumed after epoch %d", folder.name, start)
+    on_start()
     net = DistributedDataParallel(model, find_unused_parameters=cfg.loss.ce_weight == 0) if info.enabled else model
     columns = ("epoch",) + TRAIN_COLUMNS + tuple(f"eval.{k}" for k in EVAL_KEYS) + \
         tuple(f"eval.robust_{k}" for k in EVAL_KEYS)

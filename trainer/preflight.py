@@ -59,7 +59,22 @@ def check_machine(cfg: Config) -> list[str]:
     value = cfg.data.robustness_manifest
     if value not in (None, "", "auto") and not os.path.isfile(value):
         problems.append(f"data.robustness_manifest: {value!r} not found; allowed: a manifest path, auto, null")
+    robust = robustness_manifest(cfg)
+    for key, path in (("model.weights", cfg.model.weights if cfg.model.pretrained == "imagenet" else None),
+                      ("data.manifest", cfg.data.manifest), ("data.robustness_manifest", robust)):
+        problems += _unreadable(key, path)
     return problems
+
+
+def _unreadable(key: str, path: str | os.PathLike | None) -> list[str]:
+    """A problem when the existing file `path` cannot be opened for reading."""
+    if path is None or not os.path.isfile(path):
+        return []
+    try:
+        with open(path, "rb"):
+            return []
+    except OSError as e:
+        return [f"{key}: cannot read {os.fspath(path)!r}: {e.strerror or e}"]
 
 
 def check_data(cfg: Config, world_size: int = 1) -> tuple[list[str], list[str]]:
@@ -70,8 +85,6 @@ def check_data(cfg: Config, world_size: int = 1) -> tuple[list[str], list[str]]:
         samples = read_manifest(cfg.data.manifest)
     except ManifestError as e:
         return [f"data.manifest: {e}"], []
-    except OSError as e:
-        return [f"data.manifest: cannot read {cfg.data.manifest!r}: {e.strerror or e}"], []
     by_split: dict[str, list] = {"train": [], "query": [], "gallery": []}
     for s in samples:
         by_split[s.split].append(s)

@@ -237,7 +237,6 @@ def _run(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo, devi
     with context:
         _setup_logging(run_dir, info.is_main)
         if info.is_main:
-            (run_dir / "config.yaml").write_text(dump_config(cfg))
             log.info("run folder %s (%s, %d process(es), loader on %s)", run_dir, device, info.world_size,
                      loader_device)
             for note in notes:
@@ -250,12 +249,18 @@ def _train_and_report(cfg: Config, resume: bool, run_dir: Path, info: distribute
     robust = robustness_manifest(cfg)
     eval_sets = make_eval_sets(cfg, loader_device, robust) if info.is_main else None
     results, started = {}, time.perf_counter()
+
+    def write_config() -> None:  # once training starts: a refused --resume leaves the run's config as it was
+        if info.is_main:
+            (run_dir / "config.yaml").write_text(dump_config(cfg))
+
     variants = {"attention": cfg.augment.p} if cfg.augment.p > 0 else {"baseline": 0.0}
     if cfg.train.compare_baseline:
         variants["baseline"] = 0.0
     for name, p in variants.items():
         t0 = time.perf_counter()
-        metrics = fit(cfg, run_dir / name, p, info, device, loader_device, eval_sets, resume=resume)
+        metrics = fit(cfg, run_dir / name, p, info, device, loader_device, eval_sets, resume=resume,
+                      on_start=write_config)
         results[name] = {"augment_p": p, "minutes": (time.perf_counter() - t0) / 60, **metrics}
     if not info.is_main:
         return {}

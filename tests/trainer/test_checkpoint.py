@@ -126,3 +126,14 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path, caplog, mon
                                               rf"epoch_002.pt damaged or refused"):
         ckpt.load_latest()
     assert not (tmp_path / "ran").exists()
+
+
+def test_unreadable_checkpoint_names_the_file(tmp_path, monkeypatch):
+    atomic_save({"epoch": 1}, tmp_path / "x.pt")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("trainer.checkpoint.open", denied, raising=False)  # root ignores chmod
+    with pytest.raises(CheckpointError, match=rf"^{tmp_path / 'x.pt'}: cannot read: Permission denied$"):
+        load_checkpoint(tmp_path / "x.pt")

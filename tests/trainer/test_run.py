@@ -342,10 +342,12 @@ def test_resume_with_changed_training_identities_is_one_line(tiny_world, tmp_pat
     first = min(s.pid for s in rows if s.split == "train")
     write_manifest(manifest, [s for s in rows if not (s.split == "train" and s.pid == first)])
     ids = len({s.pid for s in rows if s.split == "train"})
+    saved = (run_dir / "config.yaml").read_text()
     err = error_of(capsys, ["--resume", str(run_dir), "--set", "train.epochs=2"])
     assert err.startswith(f"error: data.manifest: the training identities changed since this run started "
                           f"({ids} then, {ids - 1} now, in {manifest})")
     assert "the training identities changed" in (run_dir / "train.log").read_text()
+    assert (run_dir / "config.yaml").read_text() == saved  # the refused --resume changed nothing
 
 
 def test_eval_only_writes_beside_the_run_or_into_out(tiny_world, tmp_path, capsys):

@@ -1,0 +1,59 @@
+"""trainer.preflight: what the data makes a run do is said before training (notes), and what
+it cannot do stops it (problems), each naming the key and the file."""
+from dataclasses import replace
+
+from dali_pipes import read_manifest, write_manifest
+from trainer.config import from_dict
+from trainer.preflight import check_data, check_machine
+
+
+def config(manifest, **sections):
+    raw = {"data": {"manifest": str(manifest)}, "loader": {"batch_p": 4, "batch_k": 4, "device": "cpu"},
+           "train": {"device": "cpu"}}
+    for key, value in sections.items():
+        raw[key] = raw.get(key, {}) | value
+    return from_dict(raw)
+
+
+def test_batch_k_above_an_identitys_image_count_is_said(tiny_world):
+    problems, notes = check_data(config(tiny_world, loader={"batch_k": 8}))
+    assert problems == []
+    assert notes == [f"loader.batch_k: K=8 images per identity, but 8 of 8 training identities of {str(tiny_world)!r} "
+                     f"have fewer (fewest: pid 1 with 6); the sampler repeats their images to fill the K places "
+                     f"of a batch"]
+    assert check_data(config(tiny_world)) == ([], [])
+
+
+def test_queries_without_a_cross_camera_match_are_said(tiny_world, tmp_path):
+    rows = read_manifest(tiny_world)
+    query = next(s for s in rows if s.split == "query")
+    same_pid = [s for s in rows if s.pid == query.pid and s.split in ("query", "gallery")]
+    rows = [replace(s, camid=query.camid) if s in same_pid else s for s in rows]
+    write_manifest(tmp_path / "m.csv", rows)
+    problems, notes = check_data(config(tmp_path / "m.csv"))
+    unmatched = sum(s.split == "query" for s in same_pid)
+    total = sum(s.split == "query" for s in rows)
+    assert problems == []
+    assert [n for n in notes if n.startswith(f"data.manifest: {unmatched} of {total} query row(s) of ")]
+    assert f"left out of the evaluation (first: row {query.row};" in notes[-1]
+
+
+def test_unmasked_drop_with_no_mask_left_stops(tiny_world, tmp_path):
+    rows = [replace(s, mask="") if s.split == "train" else s for s in read_manifest(tiny_world)]
+    write_manifest(tmp_path / "m.csv", rows)
+    problems, _ = check_data(config(tmp_path / "m.csv", data={"unmasked": "drop"}))
+    assert problems == [f"data.unmasked: drop, but no training row of {str(tmp_path / 'm.csv')!r} has a mask, so "
+                        f"nothing would be left to train; allowed: keep (train them without the augmentation)"]
+    assert check_data(config(tmp_path / "m.csv", data={"unmasked": "keep"}))[0] == []
+
+
+def test_unreadable_manifest_is_one_line(tiny_world, monkeypatch):
+    real_open = open
+
+    def denied(path, *args, **kwargs):
+        if str(path) == str(tiny_world):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("trainer.preflight.open", denied, raising=False)  # root ignores chmod
+    assert check_machine(config(tiny_world)) == [f"data.manifest: cannot read {str(tiny_world)!r}: Permission denied"]
