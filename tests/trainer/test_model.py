@@ -1,4 +1,4 @@
-"""trainer.model: shapes, last stride, BNNeck details, local ImageNet weights."""
+"""trainer.model: shapes, last stride, BNNeck details, local ImageNet weights; timm backbones."""
 import pytest
 import torch
 import torchvision
@@ -44,9 +44,48 @@ def test_imagenet_weights_are_loaded_from_a_local_file(tmp_path):
 def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="local weights file"):
         build_model("resnet18", 5, pretrained="imagenet", weights_path=str(tmp_path / "missing.pth"))
-    with pytest.raises(ValueError, match="allowed: resnet18, resnet34, resnet50"):
+    with pytest.raises(ValueError, match="allowed: resnet18, resnet34, resnet50, or timm/<timm model name>"):
         build_model("vgg16", 5)
     bad = tmp_path / "r50.pth"
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), bad)
     with pytest.raises(ValueError, match="does not fit"):
         build_model("resnet18", 5, pretrained="imagenet", weights_path=str(bad))
+
+
+@pytest.fixture
+def timm():
+    return pytest.importorskip("timm")
+
+
+@pytest.mark.parametrize("name", ["timm/resnet10t", "timm/resnest14d"])
+@pytest.mark.parametrize("stride,expected", [(1, (4, 2)), (2, (2, 1))])
+def test_timm_resnet_families_get_last_stride_1(timm, name, stride, expected):
+    model = build_model(name, num_classes=3, last_stride=stride).eval()
+    with torch.no_grad():
+        assert model.base.forward_features(torch.zeros(1, 3, 64, 32)).shape[-2:] == expected
+        assert model(torch.zeros(1, 3, 64, 32)).shape == (1, model.base.num_features)
+
+
+def test_timm_vit_takes_the_input_size_and_resized_weights(timm, tmp_path):
+    reference = timm.create_model("test_vit", num_classes=10)  # made for 224x224: 14x14 patches + class token
+    path = tmp_path / "vit.pth"
+    torch.save(reference.state_dict(), path)
+    model = build_model("timm/test_vit", 4, pretrained="imagenet", weights_path=str(path), size=(64, 32))
+    assert model.base.pos_embed.shape[1] == 4 * 2 + 1  # 16-pixel patches of 64x32, class token
+    assert torch.equal(model.base.blocks[0].attn.qkv.weight, reference.blocks[0].attn.qkv.weight)
+    scores, feat = model(torch.randn(2, 3, 64, 32))
+    assert scores.shape == (2, 4) and feat.shape == (2, reference.num_features)
+
+
+def test_timm_weights_from_a_local_file_and_errors(timm, tmp_path):
+    reference = timm.create_model("resnet10t", num_classes=1000)
+    path = tmp_path / "r10t.pth"
+    torch.save({"state_dict": reference.state_dict()}, path)
+    model = build_model("timm/resnet10t", 5, pretrained="imagenet", weights_path=str(path))
+    assert torch.equal(model.base.layer4[0].conv1.weight, reference.layer4[0].conv1.weight)
+    with pytest.raises(ValueError, match=f"{path}: does not fit timm model resnet18"):
+        build_model("timm/resnet18", 5, pretrained="imagenet", weights_path=str(path))
+    with pytest.raises(FileNotFoundError, match="local weights file"):
+        build_model("timm/resnet10t", 5, pretrained="imagenet", weights_path=None)
+    with pytest.raises(ValueError, match="timm has no model 'resnet_nope'"):
+        build_model("timm/resnet_nope", 5)
