@@ -26,7 +26,7 @@ from .config import AugmentConfig
 from .dilate import dilate
 from .donors import draw_donors
 from .inpaint import TELEA_RADIUS, inpaint
-from .masks import normalize_masks, roi_masks
+from .masks import CANVAS, normalize_masks, roi_masks
 from .records import DonorKeys
 from .tail import Tail, bot_tail, checked_tail
 
@@ -175,7 +175,7 @@ class AttentionAugment:
 
             key = rng.epoch_key(cfg.seed, epoch)
             out, donor, wanted, candidates, swapped, donor_pids = cupy_ops.attention_augment(
-                cfg, self.bank, images, masks, pids, viewpoints, index, index_base, key, tail, tail_arrays)
+                cfg, self.bank, images, masks, pids, viewpoints, index, index_base, key, CANVAS, tail, tail_arrays)
             return AugmentOutput(images=out, donor=donor, swapped=swapped, donor_pids=donor_pids, wanted=wanted,
                                  candidates=candidates)
         if index is None:

@@ -13,7 +13,6 @@ import cupy
 import numpy as np
 
 from .cuda_sources import NVRTC_OPTIONS, program
-from .masks import CANVAS
 from .pullpush import GAIN
 from .records import DonorDraw, DonorKeys, Rois
 
@@ -190,12 +189,13 @@ def bot_tail(images, flip, crop_anchor, erase_anchor, erase_shape, tail):
 # ---- the fused augmentation -------------------------------------------------------------------
 
 def attention_augment(config, bank, images, masks, pids, viewpoints, index, index_base: int, key: int,
-                      tail=None, tail_arrays=()):
+                      canvas: tuple[int, int], tail=None, tail_arrays=()):
     """The whole augmentation of a batch on the GPU, without waiting for it.
 
     images (B, H, W, 3) uint8, masks (B, H, W) uint8, pids, viewpoints (B,) int64, index (B,)
     int64 or None (then sample i has index `index_base + i`), all C-contiguous on the device;
-    `key` the RNG key of (seed, epoch); `bank` a `DonorBank` (its fill count is a host counter);
+    `key` the RNG key of (seed, epoch); `canvas` (Hc, Wc) of the normalized masks; `bank` a
+    `DonorBank` (its fill count is a host counter);
     `tail` a `Tail` with its arrays checked (`tail_arrays`) or None.
     Returns (images, donor, wanted, candidates, swapped, donor_pids): images (B, H, W, 3) uint8,
     or float32 (B, 3, H, W) after the tail.
@@ -205,7 +205,7 @@ def attention_augment(config, bank, images, masks, pids, viewpoints, index, inde
     finish or finish_tail; bank_push when the bank has slots.
     """
     b, h, w, _ = images.shape
-    ch, cw = CANVAS
+    ch, cw = canvas
     k = ch * cw
     band, boxes, areas = _roi_boxes(masks, config.roi, config.split)
     rois = cupy.empty((b, h, w), cupy.uint8)

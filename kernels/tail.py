@@ -102,14 +102,12 @@ def bot_tail(images, tail: Tail):
     inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]
     window = flipped[np.arange(b)[:, None, None], np.clip(ys, 0, h - 1)[:, :, None], np.clip(xs, 0, w - 1)[:, None, :]]
     window = np.where(inside[..., None], window, np.uint8(0))
-    mean = np.asarray(tail.mean, np.float32).reshape(1, 3, 1, 1)
-    std = np.asarray(tail.std, np.float32).reshape(1, 3, 1, 1)
-    out = (window.transpose(0, 3, 1, 2).astype(np.float32) - mean) / std
+    mean, std = np.asarray(tail.mean, np.float32), np.asarray(tail.std, np.float32)
+    out = (window.astype(np.float32) - mean) / std  # (B, H, W, 3)
     rows = np.arange(h, dtype=np.float32)
     cols = np.arange(w, dtype=np.float32)
     in_y = (rows >= erase_anchor[:, :1]) & (rows < erase_anchor[:, :1] + erase_shape[:, :1])  # (B, H)
     in_x = (cols >= erase_anchor[:, 1:]) & (cols < erase_anchor[:, 1:] + erase_shape[:, 1:])  # (B, W)
-    out[np.broadcast_to((in_y[:, :, None] & in_x[:, None, :])[:, None], out.shape)] = 0.0
-    if tail.channels_last:
-        return np.ascontiguousarray(out.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    return out
+    out[in_y[:, :, None] & in_x[:, None, :]] = 0.0
+    out = out.transpose(0, 3, 1, 2)
+    return out if tail.channels_last else np.ascontiguousarray(out)

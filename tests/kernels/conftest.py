@@ -115,6 +115,18 @@ def cp(request, _emulator_dir):
         yield fake
 
 
+@pytest.fixture
+def emulated(_emulator_dir):
+    """The CPU emulation of the cupy backend alone (for what only it can do: counting the device
+    operations and host synchronizations of a call, see cuda_emulator.py)."""
+    if shutil.which("g++") is None:
+        pytest.skip("the CUDA emulation needs g++")
+    from .cuda_emulator import make_module
+
+    with _swapped_cupy(make_module(_emulator_dir)) as fake:
+        yield fake
+
+
 @contextlib.contextmanager
 def _swapped_cupy(fake):
     """`fake` as `cupy`, with `kernels.cupy_ops` re-imported against it; everything restored after."""

@@ -1,0 +1,102 @@
+"""The BoT tail (kernels/tail.py): flip, pad + crop, normalization, erasing.
+
+The numpy backend against NumPy written out by hand (np.flip, np.pad, slicing) and against
+`dali_pipes.torch_augs` (the torch tail of the training graph); the cupy backend (GPU or its
+CPU emulation) bit-exact against the numpy backend.
+"""
+import numpy as np
+import pytest
+
+from kernels import IMAGENET_MEAN, IMAGENET_STD, Tail, bot_tail
+
+PAD = 10
+
+
+def random_tail(rng, b, h, w, channels_last=False, **kw) -> Tail:
+    flip = rng.integers(0, 2, b).astype(np.int32)
+    crop = np.stack([rng.integers(-PAD, PAD + 1, b), rng.integers(-PAD, PAD + 1, b)], axis=1).astype(np.float32)
+    erase_anchor = np.stack([rng.integers(0, h, b), rng.integers(0, w, b)], axis=1).astype(np.float32)
+    erase_shape = np.stack([rng.integers(1, h // 2, b), rng.integers(1, w // 2, b)], axis=1).astype(np.float32)
+    erase_shape[::3] = 0  # no erasing for every third sample
+    return Tail(flip, crop, erase_anchor, erase_shape, channels_last=channels_last, **kw)
+
+
+def oracle(images, tail):
+    """Per sample: np.flip, np.pad by PAD, slice the window, (x - mean) / std, zero the rectangle."""
+    b, h, w, _ = images.shape
+    mean = np.asarray(tail.mean, np.float32)
+    std = np.asarray(tail.std, np.float32)
+    out = np.empty((b, 3, h, w), np.float32)
+    for i in range(b):
+        sample = np.flip(images[i], axis=1) if tail.flip[i] else images[i]
+        padded = np.pad(sample, ((PAD, PAD), (PAD, PAD), (0, 0)))
+        y, x = (int(v) for v in tail.crop_anchor[i])
+        window = padded[y + PAD: y + PAD + h, x + PAD: x + PAD + w]
+        out[i] = ((window.astype(np.float32) - mean) / std).transpose(2, 0, 1)
+        (ey, ex), (eh, ew) = tail.erase_anchor[i].astype(int), tail.erase_shape[i].astype(int)
+        out[i, :, ey: ey + eh, ex: ex + ew] = 0.0
+    return out
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(3).integers(0, 256, (9, 24, 12, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_numpy_tail_matches_the_oracle(images, channels_last):
+    tail = random_tail(np.random.default_rng(4), 9, 24, 12, channels_last=channels_last)
+    got = bot_tail(images, tail)
+    assert got.shape == (9, 3, 24, 12) and got.dtype == np.float32
+    if channels_last:
+        assert got.strides == (24 * 12 * 3 * 4, 4, 12 * 3 * 4, 3 * 4)  # NHWC memory
+    else:
+        assert got.flags.c_contiguous
+    assert np.array_equal(got, oracle(images, tail))
+
+
+def test_numpy_tail_matches_torch_augs(images):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("nvidia.dali")
+    torch_augs = pytest.importorskip("dali_pipes.torch_augs")
+    tail = random_tail(np.random.default_rng(5), 9, 24, 12)
+    t = {name: torch.from_numpy(getattr(tail, name)) for name in ("flip", "crop_anchor", "erase_anchor", "erase_shape")}
+    x = torch_augs.flip_and_crop(torch.from_numpy(images), t["flip"], t["crop_anchor"], (24, 12))
+    expected = torch_augs.erase(torch_augs.normalize(x), t["erase_anchor"], t["erase_shape"]).numpy()
+    assert np.array_equal(bot_tail(images, tail), expected)
+
+
+def test_defaults_and_a_hand_made_case():
+    tail = Tail(np.zeros(1, np.int32), np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32),
+                np.zeros((1, 2), np.float32))
+    assert tail.mean == IMAGENET_MEAN and tail.std == IMAGENET_STD and not tail.channels_last
+    image = np.arange(1, 7, dtype=np.uint8).reshape(1, 2, 3, 1).repeat(3, axis=3)  # rows [1 2 3] [4 5 6]
+    plain = dict(mean=(0, 0, 0), std=(1, 1, 1))
+    flipped = Tail(np.ones(1, np.int32), np.array([[-1.0, 1.0]], np.float32), np.zeros((1, 2), np.float32),
+                   np.zeros((1, 2), np.float32), **plain)
+    assert bot_tail(image, flipped)[0, 0].tolist() == [[0, 0, 0], [2, 1, 0]]
+    erased = Tail(np.zeros(1, np.int32), np.zeros((1, 2), np.float32), np.array([[1.0, 1.0]], np.float32),
+                  np.array([[5.0, 1.0]], np.float32), **plain)
+    assert bot_tail(image, erased)[0, 2].tolist() == [[1, 2, 3], [4, 0, 6]]
+
+
+def test_bad_tails(images):
+    good = random_tail(np.random.default_rng(6), 9, 24, 12)
+    with pytest.raises(ValueError, match=r"Tail.flip must have shape \(9,\)"):
+        bot_tail(images, Tail(good.flip[:4], good.crop_anchor, good.erase_anchor, good.erase_shape))
+    with pytest.raises(ValueError, match="Tail.mean"):
+        Tail(good.flip, good.crop_anchor, good.erase_anchor, good.erase_shape, mean=(1, 2))
+    with pytest.raises(ValueError, match="images must be"):
+        bot_tail(images.astype(np.float32), good)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cupy_tail_equals_numpy(cp, images, channels_last):
+    tail = random_tail(np.random.default_rng(7), 9, 24, 12, channels_last=channels_last, mean=(1.5, 100, 200),
+                       std=(3.0, 0.5, 70))
+    device = Tail(*(cp.asarray(getattr(tail, n)) for n in ("flip", "crop_anchor", "erase_anchor", "erase_shape")),
+                  mean=tail.mean, std=tail.std, channels_last=channels_last)
+    got = bot_tail(cp.asarray(images), device)
+    assert type(got).__module__.split(".")[0] == "cupy" and got.shape == (9, 3, 24, 12)
+    assert got.strides == bot_tail(images, tail).strides
+    assert np.array_equal(cp.asnumpy(got), bot_tail(images, tail))
