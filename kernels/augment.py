@@ -37,10 +37,11 @@ BACKENDS = ("numpy", "cupy", "auto")
 class AugmentOutput:
     """Result of `AttentionAugment` for a batch of B samples, in the caller's array library.
 
-    images: (B, H, W, 3) uint8, augmented; with a tail, float32 (B, 3, H, W) after it (NCHW, or
-    channels_last strides when the tail asks for them). donor: (B,) int64 pool index of the donor (j < B: a
-    sample of the batch, B + s: bank slot s), -1 where not swapped. swapped: (B,) bool.
-    donor_pids: (B,) int64 pid of the donor, -1 where not swapped. Labels are unchanged.
+    images: (B, H, W, 3) uint8, augmented; with a tail, float32 (B, 3, H, W) after the tail
+    (NCHW memory, or NHWC memory with channels_last strides when the tail asks for it).
+    donor: (B,) int64 pool index of the donor (j < B: a sample of the batch, B + s: bank slot
+    s), -1 where not swapped. swapped: (B,) bool. donor_pids: (B,) int64 pid of the donor, -1
+    where not swapped. Labels are unchanged.
     """
 
     images: object
@@ -70,7 +71,9 @@ class AttentionAugment:
     backend: "numpy" (host arrays), "cupy" (GPU arrays) or "auto" (by where the input lives).
     Calls take numpy or cupy arrays, or torch tensors (via DLPack, CPU -> numpy backend, CUDA ->
     cupy backend on torch's current stream), and return the same kind. The cupy backend runs on
-    the current CuPy stream and never waits for the GPU (only `out.stats` does).
+    the current CuPy stream as a few fused kernels and does not synchronize (only `out.stats`
+    does); pass pids, viewpoints, index and the tail's arrays on the device, or they are copied
+    there first.
 
     >>> aug = AttentionAugment(AugmentConfig(p=1.0, min_iou=0.0, min_area_ratio=0.0, dilate=3))
     >>> images = np.zeros((2, 16, 8, 3), np.uint8); images[1] = 200

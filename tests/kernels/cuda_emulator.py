@@ -111,7 +111,7 @@ def _as_device(value):
 def _counted(name: str, function, *args, **kwargs):
     _record("op", name)
     quiet = _State.recorder is not None and not _State.recorder.execute  # counting only: arrays hold garbage
-    with _internal(), np.errstate(all="ignore" if quiet else None):
+    with _internal(), (np.errstate(all="ignore") if quiet else contextlib.nullcontext()):
         return _as_device(function(*_plain(args), **_plain(kwargs)))
 
 

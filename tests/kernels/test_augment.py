@@ -1,4 +1,4 @@
-"""AttentionAugment on the numpy backend (kernels/augment.py): DESIGN §4 semantics and rules."""
+"""AttentionAugment on the numpy backend (kernels/augment.py): the swap's semantics and rules."""
 import cv2
 import numpy as np
 import pytest
@@ -184,3 +184,26 @@ def test_bad_construction_and_backend_mismatch(designed):
         augment(designed, backend="cupy")
     with pytest.raises(ValueError, match=r"index must be \(11,\) integers"):
         augment(designed, index=np.arange(11.0))
+
+
+def test_a_tail_is_applied_after_the_swap(make_batch):
+    from kernels import Tail, bot_tail
+
+    data = make_batch(8, 32, 16, seed=13, ids=8)
+    rng = np.random.default_rng(0)
+    tail = Tail(rng.integers(0, 2, 8).astype(np.int32), rng.integers(-4, 5, (8, 2)).astype(np.float32),
+                rng.integers(0, 16, (8, 2)).astype(np.float32), rng.integers(0, 8, (8, 2)).astype(np.float32),
+                channels_last=True)
+    plain = augment(data, p=1.0, seed=2, **LOOSE)
+    out = AttentionAugment(AugmentConfig(p=1.0, seed=2, **LOOSE), backend="numpy")(
+        data["images"], data["masks"], data["pids"], data["viewpoints"], tail=tail)
+    assert out.images.dtype == np.float32 and out.images.shape == (8, 3, 32, 16)
+    assert np.array_equal(out.images, bot_tail(plain.images, tail))
+    assert np.array_equal(out.donor, plain.donor) and out.stats == plain.stats
+    torch = pytest.importorskip("torch")
+    t = Tail(*(torch.from_numpy(getattr(tail, n)) for n in ("flip", "crop_anchor", "erase_anchor", "erase_shape")),
+             channels_last=True)
+    got = AttentionAugment(AugmentConfig(p=1.0, seed=2, **LOOSE))(
+        *(torch.from_numpy(data[k]) for k in ("images", "masks", "pids", "viewpoints")), tail=t)
+    assert isinstance(got.images, torch.Tensor) and got.images.is_contiguous(memory_format=torch.channels_last)
+    assert np.array_equal(got.images.numpy(), out.images)

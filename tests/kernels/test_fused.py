@@ -100,9 +100,11 @@ def device_batch(cp, b: int, h: int = 256, w: int = 128):
             cp.asarray(np.arange(b) // 4), cp.asarray(np.zeros(b, np.int64)), cp.asarray(np.arange(b)))
 
 
-def counted_calls(cp, config, b: int, tail: str | None, calls: int = 2, execute: bool = False):
+def counted_calls(cp, config, b: int, tail: str | None, calls: int = 2, execute: bool = False,
+                  with_index: bool = True):
     """Recorders of `calls` consecutive calls of one AttentionAugment (the bank fills on the way)."""
     images, masks, pids, views, index = device_batch(cp, b)
+    index = index if with_index else None
     t = None if tail is None else on_device(cp, host_tail(b, 256, 128, seed=0, channels_last=tail == "channels_last"))
     aug = AttentionAugment(config, backend="cupy")
     recorders = []
@@ -136,6 +138,8 @@ def test_the_operations_of_a_batch(emulated):
     assert full.ops == expected
     assert empty.ops == expected[:3] + expected[4:]  # no GEMM against an empty bank
     assert full.syncs == empty.syncs == []
+    counter = counted_calls(emulated, config, 64, "nchw", with_index=False)  # indices from the call counter
+    assert [r.ops for r in counter] == [empty.ops, full.ops] and all(r.syncs == [] for r in counter)
 
 
 def test_counting_without_running_counts_what_running_does(emulated, make_batch):
@@ -193,3 +197,35 @@ def test_the_step_functions_are_counted_too(emulated, make_batch):
     assert "matmul" in recorder.ops and "sum" in recorder.ops and "getitem (fancy)" in recorder.ops
     assert len(recorder.launches) >= 12 and len(recorder.ops) >= len(recorder.launches) + 4
     assert recorder.syncs == []
+
+
+@pytest.mark.parametrize("capacity", [0, 40, None])
+def test_pyramid_split_between_launches_and_shared_memory(cp, data, monkeypatch, capacity):
+    """The levels pulled and pushed one launch each and the rest in `pyramid_top` (shared
+    memory): wherever the split falls (capacity 0: every level its own launch), the same result."""
+    import kernels.cupy_ops as ops
+
+    if capacity is not None:
+        monkeypatch.setattr(ops, "_PYRAMID_CAPACITY", capacity)
+    config = AugmentConfig(p=1.0, dilate=15, bank_size=8, seed=2, **LOOSE)
+    host, gpu = AttentionAugment(config, backend="numpy"), AttentionAugment(config, backend="cupy")
+    for epoch in range(2):
+        args = [data[k] for k in ("images", "masks", "pids", "viewpoints")]
+        a = host(*args, epoch=epoch)
+        b = gpu(*(cp.asarray(x) for x in args), epoch=epoch)
+        assert np.array_equal(cp.asnumpy(b.donor), a.donor)
+        assert_same(cp, b.images, a.images, "images")
+
+
+def test_full_size_images(cp, make_batch):
+    """256 x 128, the training size: two launches each for the large pyramid levels."""
+    d = make_batch(6, 256, 128, seed=4, ids=6)
+    config = AugmentConfig(p=1.0, bank_size=4, seed=1, **LOOSE)
+    host, gpu = AttentionAugment(config, backend="numpy"), AttentionAugment(config, backend="cupy")
+    for epoch in range(2):
+        t = host_tail(6, 256, 128, seed=epoch)
+        args = [d[k] for k in ("images", "masks", "pids", "viewpoints")]
+        a = host(*args, epoch=epoch, tail=t)
+        b = gpu(*(cp.asarray(x) for x in args), epoch=epoch, tail=on_device(cp, t))
+        assert a.stats["swapped"] > 0 and b.stats == a.stats
+        assert_same(cp, b.images, a.images, "images")
