@@ -1,9 +1,17 @@
 """Process-group helpers for `torchrun` DDP (gloo on CPU, NCCL on CUDA) that degrade to no-ops
-in a single process."""
+in a single process.
+
+The process group is created with an explicit timeout (`DEFAULT_TIMEOUT`, 60 minutes; the
+environment variable `REID_DIST_TIMEOUT_MIN` overrides it): a collective that one rank enters
+while another is still busy alone (writing a checkpoint, a long evaluation) fails only after
+that long. PyTorch's own default for NCCL is 10 minutes, which k-reciprocal re-ranking of a
+large gallery can exceed. docs/multi-gpu.md says what runs where.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -26,9 +34,32 @@ class DistInfo:
         return self.world_size > 1
 
 
-def init_distributed(device_type: str) -> DistInfo:
+DEFAULT_TIMEOUT = timedelta(minutes=60)
+TIMEOUT_ENV = "REID_DIST_TIMEOUT_MIN"
+
+
+def process_group_timeout(timeout: timedelta | float | None = None) -> timedelta:
+    """The timeout for collectives: `timeout` (a timedelta or minutes) if given, else
+    `$REID_DIST_TIMEOUT_MIN` (minutes) if set, else `DEFAULT_TIMEOUT`."""
+    if timeout is None:
+        raw = os.environ.get(TIMEOUT_ENV, "").strip()
+        if not raw:
+            return DEFAULT_TIMEOUT
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ValueError(f"{TIMEOUT_ENV}={raw!r}: expected a number of minutes") from None
+    if not isinstance(timeout, timedelta):
+        timeout = timedelta(minutes=float(timeout))
+    if timeout <= timedelta(0):
+        raise ValueError(f"process-group timeout must be positive, got {timeout}")
+    return timeout
+
+
+def init_distributed(device_type: str, timeout: timedelta | float | None = None) -> DistInfo:
     """Join the process group `torchrun` describes in the environment (WORLD_SIZE > 1), with
-    NCCL for `device_type == "cuda"` (and select the local GPU), gloo otherwise."""
+    NCCL for `device_type == "cuda"` (and select the local GPU), gloo otherwise. `timeout`:
+    see `process_group_timeout` (default 60 minutes, not PyTorch's 10 for NCCL)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
@@ -36,7 +67,8 @@ def init_distributed(device_type: str) -> DistInfo:
     if device_type == "cuda":
         torch.cuda.set_device(info.local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo",
+                                timeout=process_group_timeout(timeout))
     return info
 
 
@@ -80,3 +112,48 @@ def gather_objects(obj: object) -> list:
     out: list = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def _collective_device() -> torch.device:
+    """Where tensors must be for the current backend's collectives (NCCL: this rank's GPU)."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_gather_rows(values: torch.Tensor) -> torch.Tensor:
+    """Every rank's `values` concatenated along dim 0 in rank order, on every rank (`values`
+    itself without a process group). Ranks may hold different numbers of rows; the other
+    dimensions and the dtype must agree. The result is on `values`'s device."""
+    if not dist.is_initialized():
+        return values
+    world, dev = dist.get_world_size(), _collective_device()
+    local = values.to(dev).contiguous()
+    count = torch.tensor([local.shape[0]], dtype=torch.int64, device=dev)
+    counts = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    sizes = [int(c.item()) for c in counts]
+    longest = max(sizes)
+    if longest == 0:
+        return values[:0]
+    padded = local.new_zeros((longest, *local.shape[1:]))
+    padded[:local.shape[0]] = local
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:n] for part, n in zip(parts, sizes)]).to(values.device)
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Give every rank rank `src`'s buffers of `module` (BatchNorm running statistics): under
+    DDP they are broadcast at the start of each training forward and then updated locally, so
+    after the last step the ranks' copies differ slightly. No-op without a process group."""
+    if not dist.is_initialized():
+        return
+    dev = _collective_device()
+    for buf in module.buffers():
+        if buf.device == dev:
+            dist.broadcast(buf.data, src=src)
+        else:
+            moved = buf.data.to(dev)
+            dist.broadcast(moved, src=src)
+            buf.data.copy_(moved.to(buf.device))

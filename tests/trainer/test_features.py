@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.features import evaluate_features, extract_features, squared_euclidean
+from trainer.features import evaluate_features, extract_features, extract_features_sharded, squared_euclidean
 
 
 class FirstRow(nn.Module):
@@ -49,3 +49,24 @@ def test_evaluate_features_perfect_on_identical_features(rerank_k):
     r = evaluate_features(q, np.arange(4), np.zeros(4, int), g, np.repeat(np.arange(4), 3), np.ones(12, int),
                           rerank_k=rerank_k, max_rank=10)
     assert r["mAP"] == 1.0 and r["cmc"][0] == 1.0
+
+
+def test_empty_loader_gives_empty_features():
+    feats, pids, camids = extract_features(FirstRow(), iter(()), "cpu")
+    assert feats.shape[0] == 0 and pids.shape == camids.shape == (0,) and pids.dtype == np.int64
+
+
+@pytest.mark.parametrize("rerank_k", [None, (3, 2, 0.3)])
+def test_sharded_variants_are_the_plain_ones_in_a_single_process(rerank_k):
+    """Without a process group the sharded paths are the single-process ones (the 2-process
+    comparison is in test_torchrun.py)."""
+    model = FirstRow()
+    plain = extract_features(model, batches(), "cpu")
+    for loader_sharded in (False, True):
+        got = extract_features_sharded(model, batches(), "cpu", loader_sharded=loader_sharded)
+        assert torch.equal(got[0], plain[0]) and np.array_equal(got[1], plain[1])
+    g = torch.nn.functional.normalize(torch.rand(12, 5, generator=torch.Generator().manual_seed(1)), dim=1)
+    args = (g[:4], np.arange(4), np.zeros(4, int), g, np.repeat(np.arange(4), 3), np.ones(12, int))
+    a = evaluate_features(*args, rerank_k=rerank_k, max_rank=5)
+    b = evaluate_features(*args, rerank_k=rerank_k, max_rank=5, sharded=True)
+    assert a["mAP"] == b["mAP"] and np.array_equal(a["cmc"], b["cmc"])
