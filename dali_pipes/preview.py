@@ -5,22 +5,30 @@ Draws a few training samples and, for each ROI mode (full / upper / lower), show
 original | mask | donor | augmented, using the numpy backend of `kernels` with p = 1 and, for
 a trainer config, its `augment` settings and `data.size`.
 Samples without a compatible donor show the original in the last two columns (and say so).
+--out is a new PNG or one this command wrote (it marks its PNGs); --force replaces any file.
+A bad input stops with one line naming it (exit 2), and then nothing is written.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import struct
 import sys
+import tempfile
+import zlib
 
 import cv2
 import numpy as np
 import yaml
 
-from dali_pipes.manifest import read_manifest
+from dali_pipes.manifest import OutputError, check_output, read_manifest
 from kernels import AttentionAugment, AugmentConfig
 
 MODES = ("full", "upper", "lower")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MARK = b"tEXt" + b"Software\x00python -m dali_pipes.preview"
+"""A PNG text chunk (type and data) this command puts in its PNGs, to know them again."""
 
 
 def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
@@ -29,7 +37,7 @@ def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
     shows every ROI mode at p = 1) and `data.size`."""
     if not path.endswith((".yaml", ".yml")):
         return path, {}, None
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         config = yaml.safe_load(f) or {}
     data = config.get("data") or {}
     if not data.get("manifest"):
@@ -83,16 +91,53 @@ def preview_grid(manifest: str, *, rows: int = 4, batch: int = 32, size=(256, 12
     return np.concatenate(blocks, axis=0)
 
 
+def _is_preview(path: str) -> bool:
+    """Whether `path` is a PNG this command wrote (it starts with the `_MARK` chunk)."""
+    with open(path, "rb") as f:
+        head = f.read(128)
+    return head.startswith(_PNG_SIGNATURE) and _MARK in head
+
+
+def _marked_png(grid: np.ndarray) -> bytes:
+    """The RGB `grid` encoded as PNG, with the `_MARK` chunk right after the header chunk."""
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("cannot encode the preview as PNG")
+    chunk = struct.pack(">I", len(_MARK) - 4) + _MARK + struct.pack(">I", zlib.crc32(_MARK))
+    header_end = len(_PNG_SIGNATURE) + 25  # the IHDR chunk: length, type, 13 bytes, CRC
+    data = encoded.tobytes()
+    return data[:header_end] + chunk + data[header_end:]
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path` and rename it: no half file, no leftover."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".preview-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dali_pipes.preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="manifest CSV or trainer YAML config (its data.manifest)")
-    parser.add_argument("--out", default="preview.png", help="PNG to write")
+    parser.add_argument("--out", default="preview.png",
+                        help="PNG to write: a new file, or a preview this command wrote")
+    parser.add_argument("--force", action="store_true", help="replace --out even if this command did not write it")
     parser.add_argument("--rows", type=int, default=4, help="samples shown per ROI mode")
     parser.add_argument("--size", default=None,
                         help="HxW the images are resized to (default: the config's data.size, else 256x128)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
+        if not args.out.lower().endswith(".png"):
+            raise OutputError(f"--out {args.out} must be a .png file")
+        check_output(args.out, force=args.force, ours=_is_preview, what="a preview this command wrote")
         manifest, options, size = _source_of(args.source)
         if not os.path.isfile(manifest):
             made_by = " (the synthetic world is made by python -m prepare.synthetic, or by the trainer's first run)"
@@ -100,10 +145,13 @@ def main(argv=None) -> int:
         if args.size:
             size = tuple(int(v) for v in args.size.lower().split("x"))
         grid = preview_grid(manifest, rows=args.rows, size=size or (256, 128), seed=args.seed, **options)
-    except (ValueError, OSError) as e:  # ManifestError is a ValueError
+        _write_atomically(args.out, _marked_png(grid))
+    except (ValueError, OSError) as e:  # ManifestError and OutputError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    cv2.imwrite(args.out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        return 2
+    except yaml.YAMLError as e:
+        print(f"error: {args.source} is not a readable YAML config: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]}): columns original | mask | donor | augmented")
     return 0
 

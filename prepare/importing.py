@@ -1,6 +1,6 @@
 """What every dataset importer shares: the result record, mask lookup, the summary and the CLI frame.
 
-An importer turns a downloaded dataset folder into a manifest (DESIGN §3) and keeps the
+An importer turns a downloaded dataset folder into a manifest and keeps the
 dataset's own numbers, with one convention for all of them:
 
 * ``pid``: the dataset's identity number, not relabelled (the trainer relabels training ids).
@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
-from dali_pipes.manifest import COLUMNS, Sample, summarize, write_manifest
+from dali_pipes.manifest import COLUMNS, OutputError, Sample, check_output, summarize, write_manifest
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -91,7 +91,7 @@ def attach_masks(samples: list[Sample], masks_dir: str) -> list[Sample]:
 
 def extra_columns(manifest: str) -> list[str]:
     """The columns of a manifest's header beyond the standard ones, in file order."""
-    with open(manifest, newline="", encoding="utf-8") as f:
+    with open(manifest, newline="", encoding="utf-8-sig") as f:
         header = next(csv.reader(f), [])
     return [c.strip() for c in header if c.strip() not in COLUMNS]
 
@@ -99,35 +99,39 @@ def extra_columns(manifest: str) -> list[str]:
 def run_importer(argv: list[str] | None, prog: str, doc: str,
                  load: Callable[[argparse.Namespace], ImportResult],
                  add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
-    """The CLI of every importer: ROOT, --out, --masks (+ dataset options); returns the exit code.
+    """The CLI of every importer: ROOT, --out, --masks, --force (+ dataset options); returns the exit code.
 
     `load(args)` reads the dataset (``args.root`` is absolute). Prints a one-line summary,
-    a warning when training rows have no mask, and a one-line error (exit 2) on bad input.
+    a warning when training rows have no mask, and a one-line error (exit 2) on bad input:
+    then nothing is written. --out must be a new file or a manifest (--force: any file).
     """
     parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(doc.split("\n\n")[1:]))
     parser.add_argument("root", metavar="ROOT", help="the dataset folder as downloaded and unpacked")
-    parser.add_argument("--out", required=True, metavar="MANIFEST", help="manifest CSV to write")
+    parser.add_argument("--out", required=True, metavar="MANIFEST",
+                        help="manifest CSV to write (a new file, or a manifest to replace)")
     parser.add_argument("--masks", metavar="DIR",
                         help="precomputed person masks: DIR/<image path below the images' common folder, "
                              ".png>, e.g. DIR/bounding_box_train/0002_c1s1_000451_03.png (the layout "
                              "python -m prepare.masks writes)")
+    parser.add_argument("--force", action="store_true", help="replace --out even if it is not a manifest")
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
     args.root = os.path.abspath(args.root)
     try:
+        check_output(args.out, force=args.force)
         result = load(args)
         samples = result.samples
         if not samples:
             raise DatasetError(f"no images found under {args.root!r}")
         if args.masks:
             samples = attach_masks(samples, os.path.abspath(args.masks))
-    except DatasetError as e:
+        write_manifest(args.out, samples)
+    except (DatasetError, OutputError, OSError) as e:  # OSError: a file that cannot be read or written
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    write_manifest(args.out, samples)
     dropped = "".join(f"; dropped {n} {why}" for why, n in sorted(result.dropped.items()))
     print(f"wrote {args.out}: {summarize(samples)}{dropped}")
     unmasked = sum(1 for s in samples if s.split == "train" and not s.mask)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from dali_pipes.manifest import SPLITS, ManifestError, Sample, read_manifest, write_manifest
+from dali_pipes.manifest import (SPLITS, ManifestError, OutputError, Sample, check_output, read_manifest,
+                                 write_manifest)
 from prepare.importing import extra_columns, image_root, mask_path
 
 PERSON = 1  # COCO category id of "person" in torchvision's detection models
@@ -193,8 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     add("manifest", metavar="MANIFEST", help="manifest CSV to complete with masks")
     add("--weights", required=True, metavar="FILE", help=f"Mask R-CNN COCO state dict ({WEIGHTS_NAME})")
     add("--device", choices=["cpu", "cuda"], help="where to run the model (default: cuda when available, else cpu)")
-    add("--out", metavar="MANIFEST", help="new manifest (default: <manifest stem>_masked.csv beside it)")
+    add("--out", metavar="MANIFEST", help="new manifest (default: <manifest stem>_masked.csv beside it); a new "
+                                          "file or a manifest to replace")
     add("--out-masks", metavar="DIR", help="mask folder (default: masks/ beside the new manifest)")
+    add("--force", action="store_true", help="replace --out even if it is not a manifest")
     add("--splits", nargs="+", choices=SPLITS, default=["train"],
         help="rows to segment (default: train, the only split the augmentation needs)")
     add("--score-threshold", type=float, default=0.5, metavar="T", help="minimum person score (default 0.5)")
@@ -227,15 +230,18 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or stem + "_masked.csv"
     masks_dir = os.path.abspath(args.out_masks or os.path.join(os.path.dirname(os.path.abspath(out)), "masks"))
     try:
+        check_output(out, force=args.force)
+        if os.path.exists(masks_dir) and not os.path.isdir(masks_dir):
+            raise OutputError(f"mask folder {masks_dir} is a file; choose another --out-masks")
         samples = read_manifest(args.manifest)
         model = load_maskrcnn(args.weights, device, score_threshold=args.score_threshold,
                               min_size=args.min_size, max_size=args.max_size, proposals=args.proposals)
         samples, report = generate_masks(samples, model, masks_dir, device=device, splits=args.splits,
                                          batch_size=args.batch_size, score_threshold=args.score_threshold)
-    except (ManifestError, MaskError) as e:
+        write_manifest(out, samples, extra_columns(args.manifest))
+    except (ManifestError, MaskError, OutputError, OSError) as e:  # OSError: a file that cannot be read or written
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    write_manifest(out, samples, extra_columns(args.manifest))
     report_path = os.path.splitext(out)[0] + "_no_person.csv"
     _write_report(report_path, report)
     selected = [s for s in samples if s.split in args.splits]

@@ -41,24 +41,28 @@ def image_folders(root: str) -> tuple[str, str]:
 def read_list(path: str, folder: str, split: str) -> list[Sample]:
     """Rows of one list file; image paths are resolved under `folder`."""
     samples = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            fields = line.split()
-            name_parts = os.path.basename(fields[0]).split("_")
-            try:
-                if len(fields) != 2 or len(name_parts) < 3:
-                    raise ValueError
-                pid, camera = int(fields[1]), int(name_parts[2])
-            except ValueError:
-                raise DatasetError(f"{path}:{number}: expected '<dir>/<pid>_<n>_<camera>_....jpg <pid>' "
-                                   f"such as '0000/0000_000_01_0303morning_0015_0.jpg 0', "
-                                   f"got {line.strip()!r}") from None
-            if not 1 <= camera <= NUM_CAMERAS:
-                raise DatasetError(f"{path}:{number}: camera {camera} outside 1..{NUM_CAMERAS}")
-            samples.append(Sample(image=os.path.join(folder, fields[0]), mask="", pid=pid,
-                                  camid=camera - 1, viewpoint=-1, split=split))
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        name_parts = os.path.basename(fields[0]).split("_")
+        try:
+            if len(fields) != 2 or len(name_parts) < 3:
+                raise ValueError
+            pid, camera = int(fields[1]), int(name_parts[2])
+        except ValueError:
+            raise DatasetError(f"{path}:{number}: expected '<dir>/<pid>_<n>_<camera>_....jpg <pid>' "
+                               f"such as '0000/0000_000_01_0303morning_0015_0.jpg 0', "
+                               f"got {line.strip()!r}") from None
+        if not 1 <= camera <= NUM_CAMERAS:
+            raise DatasetError(f"{path}:{number}: camera {camera} outside 1..{NUM_CAMERAS}")
+        samples.append(Sample(image=os.path.join(folder, fields[0]), mask="", pid=pid,
+                              camid=camera - 1, viewpoint=-1, split=split))
     return samples
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 from collections import defaultdict
 
-from dali_pipes.manifest import ManifestError, Sample, read_manifest, write_manifest
+from dali_pipes.manifest import ManifestError, OutputError, Sample, check_output, read_manifest, write_manifest
 from prepare.importing import extra_columns
 
 
@@ -63,16 +63,19 @@ def main(argv: list[str] | None = None) -> int:
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest CSV")
     parser.add_argument("labels", metavar="LABELS", help="CSV with header image,viewpoint")
-    parser.add_argument("--out", required=True, metavar="MANIFEST", help="new manifest (may be MANIFEST itself)")
+    parser.add_argument("--out", required=True, metavar="MANIFEST",
+                        help="new manifest (a new file, or a manifest to replace: may be MANIFEST itself)")
+    parser.add_argument("--force", action="store_true", help="replace --out even if it is not a manifest")
     args = parser.parse_args(argv)
     try:
+        check_output(args.out, force=args.force)
         samples = read_manifest(args.manifest)
         labels = read_labels(args.labels)
         samples = apply_labels(samples, labels)
-    except (ManifestError, ValueError, OSError) as e:
+        write_manifest(args.out, samples, extra_columns(args.manifest))
+    except (ManifestError, OutputError, ValueError, OSError) as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
-    write_manifest(args.out, samples, extra_columns(args.manifest))
     known = sum(1 for s in samples if s.viewpoint >= 0)
     print(f"wrote {args.out}: {len(labels)} labels applied; {known}/{len(samples)} rows have a viewpoint")
     return 0

@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from dali_pipes.manifest import ManifestError, Sample, parse_manifest, read_manifest, write_manifest
+from dali_pipes.manifest import (UNREADABLE, ManifestError, OutputError, Sample, check_output, parse_manifest,
+                                 read_manifest, write_manifest)
 from tests.dali_pipes.conftest import write_csv
 
 
@@ -65,3 +66,35 @@ def test_viewpoint_and_mask_columns_may_be_left_out_and_a_bom_is_ignored(tmp_pat
     assert sample.extra == {"quality": "0.9"}
     with pytest.raises(ManifestError, match=r"lacks column\(s\) \['camid'\]"):
         read_manifest(write_csv(tmp_path / "bad.csv", [["a.jpg", "1", "train"]], header=("image", "pid", "split")))
+
+
+def test_a_manifest_in_another_encoding_is_one_clear_problem(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_bytes("image,mask,pid,camid,viewpoint,split\n\xe9.jpg,,1,0,0,train\n".encode("cp1252"))
+    with pytest.raises(ManifestError) as error:
+        read_manifest(path)
+    assert str(error.value) == (f"{path}:2: manifest is not UTF-8 text: byte 0xe9 at offset 37 is not UTF-8; "
+                                f"save it as UTF-8")
+    [problem] = error.value.problems
+    assert problem.kind == UNREADABLE
+
+
+def test_write_manifest_refuses_a_folder_and_leaves_no_temporary_file(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(OutputError, match="is a folder"):
+        write_manifest(folder, [Sample(str(tmp_path / "a.jpg"), "", 1, 0, -1, "train")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not any(folder.iterdir())
+
+
+def test_check_output_replaces_only_manifests_unless_forced(tmp_path):
+    photo = tmp_path / "0002_c1s1_000451_03.jpg"
+    photo.write_bytes(b"\xff\xd8 a dataset image")
+    with pytest.raises(OutputError, match="exists and is not a manifest: not replaced"):
+        check_output(photo)
+    check_output(photo, force=True)
+    manifest = write_csv(tmp_path / "m.csv", [["a.jpg", "", 1, 0, 0, "train"]])
+    check_output(manifest)
+    check_output(tmp_path / "new.csv")
+    with pytest.raises(OutputError, match="is a folder"):
+        check_output(tmp_path, force=True)

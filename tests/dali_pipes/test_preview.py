@@ -24,7 +24,7 @@ def test_cli_writes_png(tiny_world, tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main([str(tiny_world), "--out", str(out), "--rows", "1", "--size", "64x32"]) == 0
     assert cv2.imread(str(out)).shape == (3 * 64, 4 * 32, 3)
-    assert main([str(tmp_path / "missing.csv")]) == 1
+    assert main([str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m.png")]) == 2
 
 
 def test_rows_without_a_mask_show_an_empty_mask(tiny_world):
@@ -52,7 +52,49 @@ def test_cli_names_an_unreadable_image(tiny_world, tmp_path, capsys):
     from dali_pipes import write_manifest
     rows = [replace(s, image=str(tmp_path / "gone.jpg")) for s in read_manifest(tiny_world, ["train"])]
     write_manifest(tmp_path / "m.csv", rows)
-    assert main([str(tmp_path / "m.csv"), "--out", str(tmp_path / "g.png"), "--rows", "1", "--size", "64x32"]) == 1
+    assert main([str(tmp_path / "m.csv"), "--out", str(tmp_path / "g.png"), "--rows", "1", "--size", "64x32"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: row ") and "cannot read" in err and "gone.jpg" in err
     assert not (tmp_path / "g.png").exists()
+
+
+def test_out_replaces_only_its_own_pngs_unless_forced(tiny_world, tmp_path, capsys):
+    photo = tmp_path / "0002_c1s1_000451_03.jpg"
+    photo.write_bytes(b"\xff\xd8 a dataset image")
+    args = [str(tiny_world), "--rows", "1", "--size", "64x32", "--out"]
+    assert main(args + [str(photo)]) == 2  # not even a PNG
+    assert main(args + [str(photo.with_suffix(".png"))]) == 0
+    photo.with_suffix(".png").write_bytes(cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes())
+    assert main(args + [str(photo.with_suffix(".png"))]) == 2  # a PNG this command did not write
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "must be a .png file" in err and "exists and is not a preview" in err
+    assert photo.read_bytes() == b"\xff\xd8 a dataset image"
+    assert cv2.imread(str(photo.with_suffix(".png"))).shape == (4, 4, 3)
+    assert main(args + [str(photo.with_suffix(".png")), "--force"]) == 0
+    assert main(args + [str(photo.with_suffix(".png"))]) == 0  # its own output: replaced
+    assert cv2.imread(str(photo.with_suffix(".png"))).shape == (3 * 64, 4 * 32, 3)
+
+
+def test_out_folder_is_refused_and_leaves_nothing(tiny_world, tmp_path, capsys):
+    folder = tmp_path / "grid.png"
+    folder.mkdir()
+    assert main([str(tiny_world), "--rows", "1", "--size", "64x32", "--out", str(folder), "--force"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"] and not any(folder.iterdir())
+
+
+def test_a_manifest_in_another_encoding_is_one_line(tmp_path, capsys):
+    path = tmp_path / "m.csv"
+    path.write_bytes("image,mask,pid,camid,viewpoint,split\n\xe9.jpg,,1,0,0,train\n".encode("latin-1"))
+    assert main([str(path), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "m.csv:2: manifest is not UTF-8 text" in err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_a_broken_config_is_one_line(tmp_path, capsys):
+    config = tmp_path / "cfg.yaml"
+    config.write_text("data:\n  manifest: [unclosed\n")
+    assert main([str(config), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cfg.yaml is not a readable YAML config" in err

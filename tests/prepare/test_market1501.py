@@ -13,9 +13,9 @@ FILES = {
     "bounding_box_train": ["0002_c1s1_000451_03.jpg", "0002_c3s1_000551_01.jpg",
                            "0007_c2s3_070952_01.jpg",  # a single-image identity: kept
                            "-1_c1s1_000401_03.jpg"],   # junk: dropped
-    "query": ["0002_c2s1_000301_00.jpg", "0007_c6s1_000001_00.jpg",
+    "query": ["0003_c2s1_000301_00.jpg", "0008_c6s1_000001_00.jpg",  # test identities: none trains
               "0000_c1s1_000151_01.jpg"],              # a distractor outside the gallery: dropped
-    "bounding_box_test": ["0002_c4s1_000001_01.jpg", "0007_c5s1_000002_01.jpg",
+    "bounding_box_test": ["0003_c4s1_000001_01.jpg", "0008_c5s1_000002_01.jpg",
                           "0000_c1s1_000151_01.jpg",   # distractor: kept in the gallery
                           "-1_c3s2_000123_02.jpg"],    # junk: dropped
 }
@@ -23,10 +23,10 @@ EXPECTED = {  # (folder/file, pid, camid, split), written out by hand
     ("bounding_box_train/0002_c1s1_000451_03.jpg", 2, 0, "train"),
     ("bounding_box_train/0002_c3s1_000551_01.jpg", 2, 2, "train"),
     ("bounding_box_train/0007_c2s3_070952_01.jpg", 7, 1, "train"),
-    ("query/0002_c2s1_000301_00.jpg", 2, 1, "query"),
-    ("query/0007_c6s1_000001_00.jpg", 7, 5, "query"),
-    ("bounding_box_test/0002_c4s1_000001_01.jpg", 2, 3, "gallery"),
-    ("bounding_box_test/0007_c5s1_000002_01.jpg", 7, 4, "gallery"),
+    ("query/0003_c2s1_000301_00.jpg", 3, 1, "query"),
+    ("query/0008_c6s1_000001_00.jpg", 8, 5, "query"),
+    ("bounding_box_test/0003_c4s1_000001_01.jpg", 3, 3, "gallery"),
+    ("bounding_box_test/0008_c5s1_000002_01.jpg", 8, 4, "gallery"),
     ("bounding_box_test/0000_c1s1_000151_01.jpg", 0, 0, "gallery"),
 }
 
@@ -98,3 +98,38 @@ def test_bad_file_names_are_named(market, tmp_path, touch_image, capsys, name, m
     assert main([str(market), "--out", str(tmp_path / "m.csv")]) == 2
     err = capsys.readouterr().err
     assert name in err and message in err
+
+
+def test_out_refuses_a_file_that_is_not_a_manifest(market, tmp_path, capsys):
+    photo = market / "bounding_box_train" / FILES["bounding_box_train"][0]
+    before = photo.read_bytes()
+    assert main([str(market), "--out", str(photo)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{photo} exists and is not a manifest: not replaced" in err and "--force" in err
+    assert photo.read_bytes() == before
+    other = tmp_path / "notes.txt"
+    other.write_text("my notes\n")
+    assert main([str(market), "--out", str(other), "--force"]) == 0 and rows(other) == EXPECTED
+    assert main([str(market), "--out", str(other)]) == 0  # a manifest now: replaced without --force
+
+
+def test_out_folder_is_refused_without_a_stray_temporary_file(market, tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main([str(market), "--out", str(folder), "--force"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "out.tmp").exists() and not any(folder.iterdir())
+
+
+def test_an_unreadable_split_folder_is_one_line(market, tmp_path, capsys, monkeypatch):
+    real_listdir = os.listdir
+
+    def listdir(path="."):  # as for a folder without read permission (chmod does not stop root)
+        if str(path).endswith("query"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_listdir(path)
+    monkeypatch.setattr(os, "listdir", listdir)
+    assert main([str(market), "--out", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Permission denied" in err and "query" in err
+    assert not (tmp_path / "m.csv").exists()

@@ -88,8 +88,8 @@ def manifest(tmp_path, touch_image):
     """A Market-1501 style manifest made by the importer, plus an extra column to keep."""
     root = tmp_path / "market"
     for name in ("bounding_box_train/0002_c1s1_000451_03.jpg", "bounding_box_train/0002_c3s1_000551_01.jpg",
-                 "bounding_box_train/0007_c2s3_070952_01.jpg", "query/0002_c2s1_000301_00.jpg",
-                 "bounding_box_test/0002_c4s1_000001_01.jpg"):
+                 "bounding_box_train/0007_c2s3_070952_01.jpg", "query/0003_c2s1_000301_00.jpg",
+                 "bounding_box_test/0003_c4s1_000001_01.jpg"):
         touch_image(root / name, size=(H, W))
     path = tmp_path / "data" / "market.csv"
     assert import_market([str(root), "--out", str(path)]) == 0
@@ -145,3 +145,16 @@ def test_cli_errors_are_one_line(manifest, tmp_path, capsys):
     assert main([str(manifest), "--weights", str(tmp_path / "missing.pth"), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing.pth" in err and WEIGHTS_NAME in err
+
+
+def test_out_refuses_a_file_that_is_not_a_manifest(manifest, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    assert main([str(manifest), "--weights", str(tmp_path / "missing.pth"), "--device", "cpu",
+                 "--out", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "notes.txt exists and is not a manifest" in err
+    assert notes.read_text() == "my notes\n" and not (tmp_path / "data" / "masks").exists()
+    assert main([str(manifest), "--weights", str(tmp_path / "missing.pth"), "--device", "cpu",
+                 "--out-masks", str(notes)]) == 2
+    assert "is a file; choose another --out-masks" in capsys.readouterr().err

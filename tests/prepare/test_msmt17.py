@@ -84,3 +84,25 @@ def test_missing_list_and_folders_are_named(tmp_path, touch_image, capsys):
     os.rename(tmp_path / "test", tmp_path / "testing")
     assert main([str(tmp_path), "--out", str(tmp_path / "m.csv")]) == 2
     assert "expected train/ + test/ or mask_train_v2/ + mask_test_v2/" in capsys.readouterr().err
+
+
+def test_a_list_in_another_encoding_is_one_line(tmp_path, touch_image, capsys):
+    root = tmp_path / "MSMT17_V1"
+    make_msmt(root, touch_image)
+    (root / "list_query.txt").write_bytes("0000/0000_000_05_caf\xe9.jpg 0\n".encode("latin-1"))
+    assert main([str(root), "--out", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "list_query.txt: not UTF-8 text (byte 0xe9" in err
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_test_pids_repeat_training_pids_so_the_check_is_told(tmp_path, touch_image):
+    """MSMT17's test pids restart at 0: pid 0 in train and query/gallery is two people."""
+    from dali_pipes.check import check_manifest
+    root = tmp_path / "MSMT17_V1"
+    make_msmt(root, touch_image)
+    assert main([str(root), "--out", str(tmp_path / "m.csv")]) == 0
+    shared = [p for p in check_manifest(tmp_path / "m.csv", masks=False) if "training identity" in p.message]
+    assert [p.message.split(" is ")[0] for p in shared] == ["query pid 0"]
+    assert not [p for p in check_manifest(tmp_path / "m.csv", masks=False, separate_test_ids=True)
+                if "training identity" in p.message]

@@ -51,3 +51,14 @@ def test_cli_writes_a_new_manifest_keeping_extra_columns(tmp_path, capsys):
     assert [s.viewpoint for s in out] == [-1, 3, -1]
     assert [s.extra["note"] for s in out] == ["0", "1", "2"]
     assert "1/3 rows have a viewpoint" in capsys.readouterr().out
+
+
+def test_cli_out_refuses_a_file_that_is_not_a_manifest(tmp_path, capsys):
+    manifest = tmp_path / "m.csv"
+    write_manifest(manifest, [sample(str(tmp_path / "imgs" / "0001_c1s1_000001_00.jpg"))])
+    (tmp_path / "labels.csv").write_text("image,viewpoint\n0001_c1s1_000001_00.jpg,3\n")
+    assert main([str(manifest), str(tmp_path / "labels.csv"), "--out", str(tmp_path / "labels.csv")]) == 2
+    assert "labels.csv exists and is not a manifest" in capsys.readouterr().err
+    assert (tmp_path / "labels.csv").read_text() == "image,viewpoint\n0001_c1s1_000001_00.jpg,3\n"
+    assert main([str(manifest), str(tmp_path / "labels.csv"), "--out", str(manifest)]) == 0  # in place
+    assert [s.viewpoint for s in read_manifest(manifest)] == [3]
