@@ -48,23 +48,18 @@ def _i32(*values) -> tuple:
 
 # ---- the steps -------------------------------------------------------------------------------
 
-def _roi_boxes(masks, roi: str, split: float):
-    """(band (B, 2), boxes (B, 4), areas (B,)) int32 of the ROIs of `masks`: two launches."""
-    b, h, w = masks.shape
-    count, first, last = (cupy.empty((b, h), cupy.int32) for _ in range(3))
-    _launch("row_stats", b * h, (masks, np.int64(b * h), np.int32(w), count, first, last))
-    band = cupy.empty((b, 2), cupy.int32)
-    boxes = cupy.empty((b, 4), cupy.int32)
-    areas = cupy.empty((b,), cupy.int32)
-    _launch("roi_boxes", b, (count, first, last, *_i32(b, h, w, _ROI_CODES[roi]), np.float64(split), band, boxes,
-                             areas))
-    return band, boxes, areas
+def _roi_scratch(b: int, h: int):
+    """(count, first, last) (B, H) int32 row statistics and (band (B, 2), boxes (B, 4), areas (B,)) int32."""
+    return (tuple(cupy.empty((b, h), cupy.int32) for _ in range(3)),
+            (cupy.empty((b, 2), cupy.int32), cupy.empty((b, 4), cupy.int32), cupy.empty((b,), cupy.int32)))
 
 
 def roi_masks(masks, roi: str, split: float) -> Rois:
     masks = cupy.ascontiguousarray(masks)
     b, h, w = masks.shape
-    band, boxes, areas = _roi_boxes(masks, roi, split)
+    rows, (band, boxes, areas) = _roi_scratch(b, h)
+    _launch_blocks("roi_boxes", b, _BLOCK, (masks, *_i32(b, h, w, _ROI_CODES[roi]), np.float64(split), *rows, band,
+                                            boxes, areas))
     rois = cupy.empty((b, h, w), cupy.uint8)
     _launch("roi_masks", b * h * w, (masks, band, *_i32(b, h, w), rois))
     return Rois(masks=rois, boxes=boxes, areas=areas)
@@ -199,7 +194,7 @@ def attention_augment(config, bank, images, masks, pids, viewpoints, index, inde
     `tail` a `Tail` with its arrays checked (`tail_arrays`) or None.
     Returns (images, donor, wanted, candidates, swapped, donor_pids): images (B, H, W, 3) uint8,
     or float32 (B, 3, H, W) after the tail.
-    Launches: row_stats, roi_boxes, roi_keys, the GEMM batch x batch (and batch x bank when the
+    Launches: roi_keys, the GEMM batch x batch (and batch x bank when the
     bank holds samples), choose_donors; with pull-push: dilate_donor_rows, max_cols,
     pull_donor_level0, the pyramid (a `pull` and a `push` per large level, one `pyramid_top`);
     finish or finish_tail; bank_push when the bank has slots.
@@ -207,10 +202,11 @@ def attention_augment(config, bank, images, masks, pids, viewpoints, index, inde
     b, h, w, _ = images.shape
     ch, cw = canvas
     k = ch * cw
-    band, boxes, areas = _roi_boxes(masks, config.roi, config.split)
+    rows, (band, boxes, areas) = _roi_scratch(b, h)
     rois = cupy.empty((b, h, w), cupy.uint8)
     normalized = cupy.empty((b, k), cupy.float32)
-    _launch("roi_keys", b * h * w + b * k, (masks, band, boxes, areas, *_i32(b, h, w, ch, cw), rois, normalized))
+    _launch_blocks("roi_keys", b, _BLOCK, (masks, *_i32(b, h, w, _ROI_CODES[config.roi]), np.float64(config.split),
+                                           *_i32(ch, cw), *rows, band, boxes, areas, rois, normalized))
     inter = cupy.matmul(normalized, normalized.T)  # (B, B) float32 exact counts; the diagonal: ones per mask
     store = bank.device_store(images, k) if bank.size else None
     s = bank.filled if store is not None else 0

@@ -17,16 +17,18 @@ __device__ const u8* pool_row(const u8* batch, const u8* bank, long long d, int 
   return d < B ? batch + d * size : bank + (d - B) * size;
 }
 
-// ROI masks (B, H, W) and normalized masks (B, Hc * Wc) of the masks, in one launch.
-extern "C" __global__ void roi_keys(const u8* masks, const int* band, const int* boxes, const int* areas, int B,
-                                    int H, int W, int Hc, int Wc, u8* rois, float* normalized) {
-  long long pixels = (long long)B * H * W, n = pixels + (long long)B * Hc * Wc;
-  GRID_STRIDE(i, n) {
-    if (i < pixels) {
-      rois[i] = roi_pixel(masks, band, H, W, i);
-    } else {
-      normalized[i - pixels] = normalized_value(masks, boxes, areas, H, W, Hc, Wc, i - pixels);
-    }
+// One block per sample: the ROI's band, box and area (band, boxes, areas), its mask (rois
+// (B, H, W)) and its normalized mask (normalized (B, Hc * Wc)). count, first, last: (B, H) scratch.
+extern "C" __global__ void roi_keys(const u8* masks, int B, int H, int W, int mode, double split, int Hc, int Wc,
+                                    int* count, int* first, int* last, int* band, int* boxes, int* areas, u8* rois,
+                                    float* normalized) {
+  __shared__ int state[7];
+  long long hw = (long long)H * W, k = (long long)Hc * Wc;
+  for (long long b = blockIdx.x; b < B; b += gridDim.x) {
+    sample_roi(masks, b, H, W, mode, split, count, first, last, state, band, boxes, areas);
+    for (long long i = b * hw + threadIdx.x; i < (b + 1) * hw; i += blockDim.x) rois[i] = roi_pixel(masks, band, H, W, i);
+    for (long long i = b * k + threadIdx.x; i < (b + 1) * k; i += blockDim.x)
+      normalized[i] = normalized_value(masks, boxes, areas, H, W, Hc, Wc, i);
   }
 }
 

@@ -7,63 +7,72 @@ typedef unsigned char u8;
 #define GRID_STRIDE(i, n) \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
-// Per mask row (rows = B * H): number of non-zero pixels, first and last non-zero column.
-extern "C" __global__ void row_stats(const u8* masks, long long rows, int W, int* count, int* first, int* last) {
-  GRID_STRIDE(r, rows) {
-    const u8* row = masks + r * W;
-    int c = 0, lo = W, hi = -1;
-    for (int x = 0; x < W; ++x) {
-      if (row[x]) {
-        ++c;
-        if (lo == W) lo = x;
-        hi = x;
-      }
+// Number of non-zero pixels of a mask row of length W, first and last non-zero column (W, -1 if none).
+__device__ void row_stat(const u8* row, int W, int* count, int* first, int* last) {
+  int c = 0, lo = W, hi = -1;
+  for (int x = 0; x < W; ++x) {
+    if (row[x]) {
+      ++c;
+      if (lo == W) lo = x;
+      hi = x;
     }
-    count[r] = c;
-    first[r] = lo;
-    last[r] = hi;
   }
+  *count = c, *first = lo, *last = hi;
 }
 
-// Per sample: the ROI's row band [lo, hi) (mode 0 full, 1 upper, 2 lower), its bounding box
-// (y0, y1, x0, x1) -- (0, -1, 0, -1) when empty -- and its area.
-extern "C" __global__ void roi_boxes(const int* count, const int* first, const int* last, int B, int H, int W,
-                                     int mode, double split, int* band, int* boxes, int* areas) {
-  GRID_STRIDE(b, B) {
-    const int* c = count + b * H;
-    int y0 = -1, y1 = -1;
-    for (int y = 0; y < H; ++y) {
-      if (c[y] > 0) {
-        if (y0 < 0) y0 = y;
-        y1 = y;
-      }
+// Block-level (every thread of the block calls it): the ROI of sample b -- its row band [lo, hi)
+// (mode 0 full, 1 upper, 2 lower), its bounding box (y0, y1, x0, x1), (0, -1, 0, -1) when
+// empty, and its area -- into band (B, 2), boxes (B, 4), areas (B,), visible to the block on
+// return. count, first, last: (B, H) scratch of row statistics. state: 7 ints of shared memory.
+__device__ void sample_roi(const u8* masks, long long b, int H, int W, int mode, double split, int* count,
+                           int* first, int* last, int* state, int* band, int* boxes, int* areas) {
+  int *y0 = state, *y1 = state + 1, *area = state + 2, *ry0 = state + 3, *ry1 = state + 4, *rx0 = state + 5,
+      *rx1 = state + 6;
+  if (threadIdx.x == 0) *y0 = H, *y1 = -1, *area = 0, *ry0 = H, *ry1 = -1, *rx0 = W, *rx1 = -1;
+  __syncthreads();
+  for (int y = threadIdx.x; y < H; y += blockDim.x) {  // row statistics, and the rows of the mask
+    long long r = b * H + y;
+    row_stat(masks + r * W, W, count + r, first + r, last + r);
+    if (count[r] > 0) {
+      atomicMin(y0, y);
+      atomicMax(y1, y);
     }
-    int lo = 0, hi = 0;
-    if (y0 >= 0) {
-      int cut = y0 + (int)floor(split * (double)(y1 - y0 + 1) + 0.5);
-      lo = mode == 2 ? cut : y0;
-      hi = mode == 1 ? cut : y1 + 1;
+  }
+  __syncthreads();
+  int lo = 0, hi = 0;
+  if (*y1 >= 0) {
+    int cut = *y0 + (int)floor(split * (double)(*y1 - *y0 + 1) + 0.5);
+    lo = mode == 2 ? cut : *y0;
+    hi = mode == 1 ? cut : *y1 + 1;
+  }
+  for (int y = lo + threadIdx.x; y < hi; y += blockDim.x) {  // the rows of the ROI
+    long long r = b * H + y;
+    if (count[r] > 0) {
+      atomicAdd(area, count[r]);
+      atomicMin(ry0, y);
+      atomicMax(ry1, y);
+      atomicMin(rx0, first[r]);
+      atomicMax(rx1, last[r]);
     }
-    int area = 0, ry0 = 0, ry1 = -1, rx0 = W, rx1 = -1;
-    for (int y = lo; y < hi; ++y) {
-      int r = b * H + y;
-      if (count[r] > 0) {
-        if (area == 0) ry0 = y;
-        ry1 = y;
-        area += count[r];
-        rx0 = min(rx0, first[r]);
-        rx1 = max(rx1, last[r]);
-      }
-    }
-    if (area == 0) {
-      ry0 = 0, ry1 = -1, rx0 = 0, rx1 = -1;
-    }
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
     band[2 * b] = lo;
     band[2 * b + 1] = hi;
     int* box = boxes + 4 * b;
-    box[0] = ry0, box[1] = ry1, box[2] = rx0, box[3] = rx1;
-    areas[b] = area;
+    bool empty = *area == 0;
+    box[0] = empty ? 0 : *ry0, box[1] = empty ? -1 : *ry1, box[2] = empty ? 0 : *rx0, box[3] = empty ? -1 : *rx1;
+    areas[b] = *area;
   }
+  __syncthreads();
+}
+
+// One block per sample: band (B, 2), boxes (B, 4), areas (B,) of the ROIs of masks (B, H, W).
+extern "C" __global__ void roi_boxes(const u8* masks, int B, int H, int W, int mode, double split, int* count,
+                                     int* first, int* last, int* band, int* boxes, int* areas) {
+  __shared__ int state[7];
+  for (long long b = blockIdx.x; b < B; b += gridDim.x)
+    sample_roi(masks, b, H, W, mode, split, count, first, last, state, band, boxes, areas);
 }
 
 // Pixel i of (B, H, W): 1 where masks[i] != 0 inside its sample's row band, else 0.

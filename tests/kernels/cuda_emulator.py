@@ -42,6 +42,8 @@ static const EmulatedDim blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim =
 #define __shared__ static
 #define __syncthreads()
 template <class T> static T atomicAdd(T* address, T value) { T old = *address; *address += value; return old; }
+template <class T> static T atomicMin(T* address, T value) { T old = *address; *address = std::min(old, value); return old; }
+template <class T> static T atomicMax(T* address, T value) { T old = *address; *address = std::max(old, value); return old; }
 using std::min;
 using std::max;
 """
