@@ -54,3 +54,16 @@ def test_size_zero_is_empty_and_shape_changes_are_refused():
     bank.push(images, rois, keys)
     with pytest.raises(ValueError, match="same image size"):
         bank.push(*batch_of([0, 1], h=10))
+
+
+def test_the_host_counts_the_filled_slots():
+    bank = DonorBank(5)
+    assert bank.filled == 0
+    bank.push(*batch_of([0, 1, 2]))
+    assert bank.filled == 3
+    bank.push(*batch_of([3, 4, 5]))
+    assert bank.filled == 5
+    fresh = DonorBank(5)  # the fused GPU path reserves slots itself: (first slot, count, clear_from)
+    assert fresh.advance(3) == (0, 3, 3)  # the first batch also zeroes the never-filled slots 3, 4
+    assert fresh.advance(3) == (3, 3, 5) and fresh.filled == 5
+    assert fresh.advance(7) == (1, 5, 5)
