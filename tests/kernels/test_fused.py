@@ -229,3 +229,21 @@ def test_full_size_images(cp, make_batch):
         b = gpu(*(cp.asarray(x) for x in args), epoch=epoch, tail=on_device(cp, t))
         assert a.stats["swapped"] > 0 and b.stats == a.stats
         assert_same(cp, b.images, a.images, "images")
+
+
+@pytest.mark.gpu
+def test_torch_cuda_tensors_with_a_channels_last_tail(data):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs torch with CUDA")
+    pytest.importorskip("cupy")
+    config = AugmentConfig(p=1.0, seed=6, bank_size=8, **LOOSE)
+    t = host_tail(24, 64, 32, seed=1, channels_last=True)
+    args = [data[k] for k in ("images", "masks", "pids", "viewpoints")]
+    tail = Tail(*(torch.from_numpy(getattr(t, n)).cuda() for n in TAIL_FIELDS), channels_last=True)
+    out = AttentionAugment(config)(*(torch.from_numpy(a).cuda() for a in args), index=torch.arange(24).cuda(),
+                                   tail=tail)
+    ref = AttentionAugment(config, backend="numpy")(*args, index=np.arange(24), tail=t)
+    assert out.images.is_cuda and out.images.is_contiguous(memory_format=torch.channels_last)
+    assert np.array_equal(out.donor.cpu().numpy(), ref.donor)
+    assert np.abs(out.images.cpu().numpy() - ref.images).max() <= 1.0 / (0.224 * 255) + 1e-6
