@@ -247,3 +247,15 @@ def test_torch_cuda_tensors_with_a_channels_last_tail(data):
     assert out.images.is_cuda and out.images.is_contiguous(memory_format=torch.channels_last)
     assert np.array_equal(out.donor.cpu().numpy(), ref.donor)
     assert np.abs(out.images.cpu().numpy() - ref.images).max() <= 1.0 / (0.224 * 255) + 1e-6
+
+
+def test_the_bank_refuses_another_image_size(cp, make_batch):
+    aug = AttentionAugment(AugmentConfig(p=1.0, bank_size=4), backend="cupy")
+    for size, expect_error in (((32, 16), False), ((24, 16), True)):
+        d = make_batch(4, *size, seed=1)
+        args = [cp.asarray(d[k]) for k in ("images", "masks", "pids", "viewpoints")]
+        if expect_error:
+            with pytest.raises(ValueError, match="same image size"):
+                aug(*args)
+        else:
+            aug(*args)
