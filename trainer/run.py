@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except Interrupted as e:
-        print(e, file=sys.stderr)
+        print(f"\n{e}", file=sys.stderr)  # after ^C or a progress bar's line
         return e.exit_code
     except (ConfigError, ManifestError, TrainerError) as e:  # bad input: one clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
