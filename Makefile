@@ -21,7 +21,7 @@ OTHER_FLAVOUR := nvidia-dali-cuda120 cupy-cuda12x nvidia-nvimgcodec-cu12 nvidia-
 	nvidia-nvjpeg-cu12 nvidia-nvjpeg2k-cu12 nvidia-nvtiff-cu12
 else ifeq ($(CUDA),12)
 OTHER_FLAVOUR := nvidia-dali-cuda130 cupy-cuda13x nvidia-nvimgcodec-cu13 nvidia-libnvcomp-cu13 \
-	nvidia-nvjpeg2k-cu13 nvidia-nvtiff-cu13
+	nvidia-nvjpeg nvidia-nvjpeg2k-cu13 nvidia-nvtiff-cu13
 else
 $(error CUDA must be 12 or 13, got '$(CUDA)')
 endif
