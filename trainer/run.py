@@ -45,10 +45,11 @@ import torch  # noqa: E402
 from dali_pipes.manifest import ManifestError  # noqa: E402
 from prepare.synthetic import ensure_world  # noqa: E402
 from trainer import distributed  # noqa: E402
-from trainer.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from trainer.checkpoint import load_checkpoint  # noqa: E402
 from trainer.config import Config, ConfigError, dump_config, load_config, read_yaml, to_dict  # noqa: E402
 from trainer.errors import TrainerError  # noqa: E402
-from trainer.fit import evaluate_model, fit, make_eval_sets, make_model  # noqa: E402
+from trainer.extract import model_from_checkpoint  # noqa: E402
+from trainer.fit import evaluate_model, fit, make_eval_sets  # noqa: E402
 from trainer.preflight import check_data, check_machine, resolve_devices, robustness_manifest  # noqa: E402
 from trainer.provenance import provenance  # noqa: E402
 from trainer.run_folder import Interrupted, RunFolder, create_run_folder  # noqa: E402
@@ -199,22 +200,6 @@ def _open_run_folder(cfg: Config, args: argparse.Namespace, info: distributed.Di
     return run_dir, RunFolder(run_dir, created=not args.resume, resume_command=_resume_command(run_dir))
 
 
-def _evaluate_checkpoint(cfg: Config, path: str, state: dict, eval_sets: dict, device: torch.device) -> dict:
-    """--eval-only: the metrics of the model in checkpoint `path` (its state already loaded)."""
-    weights = state.get("model", state)
-    classifier = weights.get("classifier.weight")
-    if not isinstance(classifier, torch.Tensor):
-        raise CheckpointError(f"{path}: holds no model with a classifier.weight (not a checkpoint of this trainer)")
-    model = make_model(cfg, classifier.shape[0])
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
-        raise CheckpointError(f"{path}: does not fit model.name {cfg.model.name} "
-                              f"(last_stride {cfg.model.last_stride}): {detail}") from None
-    return {"augment_p": None, "minutes": 0.0, **evaluate_model(model.to(device), eval_sets, device, cfg)}
-
-
 def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distributed.DistInfo,
                device: torch.device, loader_device: str) -> dict:
     """--eval-only: evaluate the checkpoint's model and write the record to `output`."""
@@ -223,7 +208,9 @@ def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distribu
     _setup_logging(None, True)
     robust = robustness_manifest(cfg)
     started = time.perf_counter()
-    results = {"eval": _evaluate_checkpoint(cfg, ckpt, state, make_eval_sets(cfg, loader_device, robust), device)}
+    model = model_from_checkpoint(cfg, ckpt, state).to(device)
+    metrics = evaluate_model(model, make_eval_sets(cfg, loader_device, robust), device, cfg)
+    results = {"eval": {"augment_p": None, "minutes": (time.perf_counter() - started) / 60, **metrics}}
     record = _record(cfg, {"checkpoint": str(ckpt)}, results, started, robust, device, info)
     _write_json(output, record)
     log.info("results of %s (written to %s):\n%s", ckpt, output, format_table(results))
