@@ -83,6 +83,21 @@ def _load_imagenet(backbone: nn.Module, weights_path: str | None) -> None:
                          f"unexpected {unexpected[:5]}")
 
 
+def model_name_problem(name: str) -> str | None:
+    """What is wrong with model name `name` (not a torchvision name here, timm not installed,
+    no such timm model), in a sentence that starts with the name; None when it can be built."""
+    if not name.startswith(TIMM_PREFIX):
+        return None if name in BACKBONES else \
+            f"{name!r} is not a model; allowed: {', '.join(BACKBONES)}, or {TIMM_PREFIX}<timm model name>"
+    try:
+        import timm
+    except ImportError:
+        return f"{name!r} needs timm, which is not installed (pip install timm)"
+    if not timm.is_model(name.removeprefix(TIMM_PREFIX)):
+        return f"{name!r}: timm has no such model (python -c 'import timm; print(timm.list_models())' lists them)"
+    return None
+
+
 def _timm_backbone(name: str, size: tuple[int, int] | None, weights_path: str | None,
                    pretrained: bool) -> nn.Module:
     """The timm model `name` without its classifier (`num_classes=0`: it returns its globally
@@ -93,13 +108,11 @@ def _timm_backbone(name: str, size: tuple[int, int] | None, weights_path: str | 
     local state dict `weights_path` through timm's own filter (classifier dropped, position
     embedding resized); otherwise random initialisation.
     """
-    try:
-        import timm
-    except ImportError:
-        raise ValueError(f"model.name {TIMM_PREFIX}{name}: timm is not installed (pip install timm)") from None
-    if not timm.is_model(name):
-        raise ValueError(f"model.name {TIMM_PREFIX}{name}: timm has no model {name!r} "
-                         f"(python -c 'import timm; print(timm.list_models())' lists them)")
+    problem = model_name_problem(TIMM_PREFIX + name)
+    if problem:
+        raise ValueError(problem)
+    import timm
+
     kwargs = {"num_classes": 0}
     if pretrained:  # source "" keeps timm from preferring the Hugging Face hub
         kwargs |= {"pretrained": True,
@@ -161,7 +174,7 @@ def build_model(name: str, num_classes: int, last_stride: int = 1, pretrained: s
     """
     timm_name = name.removeprefix(TIMM_PREFIX) if name.startswith(TIMM_PREFIX) else None
     if timm_name is None and name not in BACKBONES:
-        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(BACKBONES)}, or {TIMM_PREFIX}<timm model name>")
+        raise ValueError(model_name_problem(name))
     if pretrained not in ("none", "imagenet"):
         raise ValueError(f"unknown pretrained {pretrained!r}; allowed: none, imagenet")
     if num_classes < 1:

@@ -1,9 +1,11 @@
 """trainer.model: shapes, last stride, BNNeck details, local ImageNet weights; timm backbones."""
+import sys
+
 import pytest
 import torch
 import torchvision
 
-from trainer.model import build_model
+from trainer.model import build_model, model_name_problem
 
 
 @pytest.mark.parametrize("name,dim", [("resnet18", 512), ("resnet50", 2048)])
@@ -44,7 +46,7 @@ def test_imagenet_weights_are_loaded_from_a_local_file(tmp_path):
 def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="local weights file"):
         build_model("resnet18", 5, pretrained="imagenet", weights_path=str(tmp_path / "missing.pth"))
-    with pytest.raises(ValueError, match="allowed: resnet18, resnet34, resnet50, or timm/<timm model name>"):
+    with pytest.raises(ValueError, match="'vgg16' is not a model; allowed: resnet18, resnet34, resnet50, or timm/<timm model name>"):
         build_model("vgg16", 5)
     bad = tmp_path / "r50.pth"
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), bad)
@@ -87,5 +89,13 @@ def test_timm_weights_from_a_local_file_and_errors(timm, tmp_path):
         build_model("timm/resnet18", 5, pretrained="imagenet", weights_path=str(path))
     with pytest.raises(FileNotFoundError, match="local weights file"):
         build_model("timm/resnet10t", 5, pretrained="imagenet", weights_path=None)
-    with pytest.raises(ValueError, match="timm has no model 'resnet_nope'"):
+    with pytest.raises(ValueError, match="'timm/resnet_nope': timm has no such model"):
         build_model("timm/resnet_nope", 5)
+    assert model_name_problem("timm/resnet10t") is None and model_name_problem("resnet50") is None
+
+
+def test_timm_names_without_timm_installed_say_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)  # import timm raises ImportError
+    assert model_name_problem("timm/resnet50d") == "'timm/resnet50d' needs timm, which is not installed (pip install timm)"
+    with pytest.raises(ValueError, match="needs timm"):
+        build_model("timm/resnet50d", 5)
