@@ -14,12 +14,14 @@ from dali_pipes.augment_op import AugmentOp
 from dali_pipes.check import check_manifest
 from dali_pipes.manifest import UNMASKED, UNMASKED_ACTIONS, ManifestError, Sample, read_manifest
 from dali_pipes.mask_bank import MaskBank
+from dali_pipes.output_format import OutputFormat
 from dali_pipes.pipeline import eval_pipeline, train_pipeline
 from dali_pipes.sampler import PKSampler
 from dali_pipes.sources import BotOptions, EvalSource, TrainSource
+from kernels import AttentionAugment, bot_tail
 
 DEVICES = ("cpu", "gpu", "auto")
-AUGMENT_IN = ("pipeline", "iterator")
+AUGMENT_IN = ("auto", "pipeline", "iterator")
 MASK_SOURCES = ("png", "bank")
 
 
@@ -95,25 +97,32 @@ class ReIDLoader:
     augmentation's own seed; the epoch advances by one after each full pass unless
     `set_epoch` says otherwise. Batches (dict, tensors on the loader's device)::
 
-        images      (B, 3, H, W) float32, ImageNet-normalized
+        images      (B, 3, H, W) float32, ImageNet-normalized (see the output format below)
         labels      (B,) int64   contiguous training label 0..num_classes-1
         pids, camids, viewpoints, indices, donor_pids   (B,) int64
         swapped     (B,) bool
         masks       (B, H, W, 1) uint8 {0, 1}, after the same flip/crop (return_masks=True only)
 
-    Where the work runs (the batches are the same either way; the defaults were measured
-    faster, see `benchmarks/results/README.md`): `augment_in="pipeline"` runs the
-    augmentation inside the DALI graph (`fn.python_function` on DALI's stream), "iterator"
-    runs it and the BoT tail (`dali_pipes.torch_augs`) on the iterator's output on torch's
-    current stream. `mask_source="bank"` decodes the training masks once, at construction,
-    into a bit-packed `MaskBank` (copied to the GPU in GPU mode) gathered by sample index;
-    "png" decodes every batch's PNG masks.
+    Where the work runs (the batches are the same either way, see
+    `benchmarks/results/README.md` for the measurements behind the defaults):
+    `augment_in="pipeline"` runs the augmentation inside the DALI graph (`fn.python_function`,
+    which hands it per-sample lists) and the BoT tail as DALI operators; "iterator" lets DALI
+    decode and resize only, and runs the augmentation and the BoT tail on the iterator's dense
+    batch, on torch's current stream: on the GPU a few fused CUDA kernels with every input
+    already on the device and no host sync. "auto" (default) is "pipeline" on the CPU, where it
+    overlaps with the consumer, and "iterator" on the GPU. `mask_source="bank"` decodes the
+    training masks once, at construction, into a bit-packed `MaskBank` (copied to the GPU in GPU
+    mode) gathered by sample index; "png" decodes every batch's PNG masks.
 
     The manifest's training rows are checked (files decode, masks fit) before anything runs:
     bad input raises `ManifestError` naming every bad row. Training rows without a person
     mask (none given, or an empty one: a detector found nobody) are an error unless
     `unmasked="keep"` (they train without the augmentation and are never donors) or "drop"
     (left out); `unmasked_rows` lists their manifest row numbers.
+
+    Output format (`OutputFormat`): `normalize=False` gives float pixels in 0-255 (what
+    fast-reid's models take), `dtype` "float16" / "bfloat16" halves the batch, `channels_last`
+    gives channels_last tensors; all applied inside the tail, not as an extra pass.
     """
 
     def __init__(self, manifest: str | os.PathLike, split: str = "train", batch_size: int = 64,
@@ -121,7 +130,8 @@ class ReIDLoader:
                  device: str = "auto", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
                  num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
                  erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2,
-                 augment_in: str = "pipeline", mask_source: str = "bank", unmasked: str = "error"):
+                 augment_in: str = "auto", mask_source: str = "bank", unmasked: str = "error",
+                 normalize: bool = True, dtype: str = "float32", channels_last: bool = False):
         if augment_in not in AUGMENT_IN:
             raise ValueError(f"augment_in must be one of {list(AUGMENT_IN)}, got {augment_in!r}")
         if mask_source not in MASK_SOURCES:
@@ -133,7 +143,11 @@ class ReIDLoader:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
         if pad < 0:
             raise ValueError(f"pad must be >= 0, got {pad}")
+        self.output = OutputFormat(normalize, dtype, channels_last)
         self.device_id = resolve_device(device)
+        if augment_in == "auto":
+            augment_in = "pipeline" if self.device_id is None else "iterator"
+        self.augment_in = augment_in
         augmenting = augment is not None and augment.p > 0
         self.samples, self.unmasked_rows = _validated_samples(
             manifest, split, validate, masks=augmenting or return_masks, unmasked=unmasked)
@@ -149,19 +163,19 @@ class ReIDLoader:
             self._bank = MaskBank.build(self.samples, self.size, letterbox=letterbox, num_threads=num_threads)
         self._source = TrainSource(self.samples, labels, sampler, self.size, BotOptions(flip, pad, erasing),
                                    with_masks=(augmenting and self._bank is None) or return_masks,
-                                   with_keys=augmenting)
+                                   with_keys=augmenting and augment_in == "pipeline")
         in_graph = augment_in == "pipeline"
         self._augment = None
 
         def build():
             self._source.keys.clear()
             if augmenting:  # a fresh pipeline starts with a fresh donor bank
-                from kernels import AttentionAugment
                 self._augment = AttentionAugment(augment, backend="numpy" if self.device_id is None else "cupy")
             op = AugmentOp(self._augment, self._source.keys, self._bank) if in_graph and self._augment else None
             return train_pipeline(self._source, batch_size=batch_size, size=self.size, augment_op=op,
                                   device_id=self.device_id, num_threads=num_threads, seed=seed,
-                                  letterbox=letterbox, bot=in_graph, return_masks=return_masks, prefetch=prefetch)
+                                  letterbox=letterbox, bot=in_graph, return_masks=return_masks, prefetch=prefetch,
+                                  output=self.output)
 
         self._epochs = _DaliEpochs(build)
         self._after_iterator = None if in_graph else self._augment_and_finish
@@ -197,28 +211,29 @@ class ReIDLoader:
 
         for batch in self._epochs.epoch(start):
             if self._after_iterator is not None:
-                batch = self._after_iterator(batch)
-            batch["swapped"] = batch["swapped"].bool()
+                batch = self._after_iterator(batch, epoch)
+            else:
+                batch["images"] = self.output.from_dali(batch["images"])
+                batch["swapped"] = batch["swapped"].bool()
+            del batch["positions"]
             yield batch
         self.epoch = epoch + 1
 
-    def _augment_and_finish(self, batch: dict) -> dict:
-        """`augment_in="iterator"`: the augmentation and the BoT tail on torch's current stream."""
+    def _augment_and_finish(self, batch: dict, epoch: int) -> dict:
+        """`augment_in="iterator"`: the augmentation and the BoT tail on the iterator's dense
+        batch, on torch's current stream; on the GPU nothing here waits for the device."""
         images, masks = batch.pop("images"), batch.pop("masks", None)
+        flip, anchor = batch.pop("flip"), batch.pop("crop_anchor")
+        tail = self.output.tail(flip, anchor, batch.pop("erase_anchor"), batch.pop("erase_shape"))
         if self._augment is None:
+            batch["images"] = self.output.cast(bot_tail(images, tail))
             batch["swapped"] = torch.zeros_like(batch["pids"], dtype=torch.bool)
             batch["donor_pids"] = torch.full_like(batch["pids"], -1)
         else:
-            epoch, positions = self._source.keys.popleft()
-            if self._bank is None:
-                person = masks[..., 0]
-            else:
-                person = self._bank.gather(batch["indices"].to(images.device))
-            out = self._augment(images, person, batch["pids"], batch["viewpoints"], epoch=epoch, index=positions)
-            images, batch["swapped"], batch["donor_pids"] = out.images, out.swapped, out.donor_pids
-        flip, anchor = batch.pop("flip"), batch.pop("crop_anchor")
-        images = torch_augs.normalize(torch_augs.flip_and_crop(images, flip, anchor, self.size))
-        batch["images"] = torch_augs.erase(images, batch.pop("erase_anchor"), batch.pop("erase_shape"))
+            person = masks[..., 0] if self._bank is None else self._bank.gather(batch["indices"])
+            out = self._augment(images, person, batch["pids"], batch["viewpoints"], epoch=epoch,
+                                index=batch["positions"], tail=tail)
+            batch["images"], batch["swapped"], batch["donor_pids"] = self.output.cast(out.images), out.swapped, out.donor_pids
         if self._return_masks:
             batch["masks"] = torch_augs.flip_and_crop(masks, flip, anchor, self.size)
         return batch
@@ -238,27 +253,33 @@ class ReIDLoader:
 
 class EvalLoader:
     """Every image of one split (query or gallery) exactly once, in manifest order, no
-    augmentation. Batches: ``images`` (B, 3, H, W) float32 normalized, ``pids``, ``camids``,
-    ``indices`` (B,) int64 (row index into `samples`); with ``flip_test=True`` also
-    ``images_flipped`` (the horizontal mirror, for flip-test feature averaging)."""
+    augmentation. Batches: ``images`` (B, 3, H, W) float32 normalized (or as `normalize`,
+    `dtype`, `channels_last` say, as for `ReIDLoader`), ``pids``, ``camids``, ``indices`` (B,)
+    int64 (row index into `samples`); with ``flip_test=True`` also ``images_flipped`` (the
+    horizontal mirror, for flip-test feature averaging); with ``return_masks=True`` also
+    ``masks`` (B, H, W, 1) uint8 {0, 1}, resized as in training (empty where a row has none)."""
 
     def __init__(self, manifest: str | os.PathLike, split: str = "query", batch_size: int = 128,
                  size: tuple[int, int] = (256, 128), device: str = "auto", num_threads: int = 2,
-                 letterbox: bool = False, flip_test: bool = False, validate: bool = True, prefetch: int = 2):
+                 letterbox: bool = False, flip_test: bool = False, validate: bool = True, prefetch: int = 2,
+                 normalize: bool = True, dtype: str = "float32", channels_last: bool = False,
+                 return_masks: bool = False):
+        self.output = OutputFormat(normalize, dtype, channels_last)
         self.device_id = resolve_device(device)
         self.samples, _ = _validated_samples(manifest, split, validate)
         self.flip_test = flip_test
-        source = EvalSource(self.samples, batch_size)
+        source = EvalSource(self.samples, batch_size, with_masks=return_masks)
         self._len = len(source)
         self._epochs = _DaliEpochs(lambda: eval_pipeline(
             source, batch_size=batch_size, size=tuple(size), device_id=self.device_id,
-            num_threads=num_threads, letterbox=letterbox, prefetch=prefetch))
+            num_threads=num_threads, letterbox=letterbox, prefetch=prefetch, output=self.output))
 
     def __len__(self) -> int:
         return self._len
 
     def __iter__(self) -> Iterator[dict]:
         for batch in self._epochs.epoch():
+            batch["images"] = self.output.from_dali(batch["images"])
             if self.flip_test:
                 batch["images_flipped"] = torch.flip(batch["images"], dims=[3])
             yield batch

@@ -2,9 +2,10 @@
 
 Read top to bottom: source -> decode -> resize -> attention augmentation -> flip ->
 pad + crop -> normalize -> erase. The same graph runs on the GPU (`device_id` set: JPEG
-decoded by nvJPEG, CuPy kernels) or on the CPU (`device_id=None`: numpy backend), so CI
-tests the real thing. The loader can also stop the graph after the resize and run the rest
-after the iterator (`dali_pipes.torch_augs`), and build the mask bank (`mask_pipeline`).
+decoded by nvJPEG) or on the CPU (`device_id=None`), so CI tests the real thing. The loader
+can also stop the graph after the resize and run the augmentation and the tail after the
+iterator, on the dense batch (`bot=False`; what the GPU does), and build the mask bank
+(`mask_pipeline`).
 """
 from __future__ import annotations
 
@@ -12,10 +13,8 @@ import numpy as np
 from nvidia.dali import fn, math, types
 from nvidia.dali.pipeline import Pipeline
 
+from dali_pipes.output_format import OutputFormat
 from dali_pipes.sources import EVAL_OUTPUTS, TRAIN_OUTPUTS
-
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 def _resize(images, encoded, size, *, letterbox: bool, nearest: bool):
@@ -69,22 +68,23 @@ def flip_and_crop(data, flip, anchor, size):
                     out_of_bounds_policy="pad", fill_values=0)
 
 
-def normalize(images, *, layout: str = "CHW"):
-    """uint8 HWC -> float32 CHW, ImageNet mean/std."""
-    return fn.crop_mirror_normalize(images, dtype=types.FLOAT, output_layout=layout,
-                                    mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
+def normalize(images, output: OutputFormat):
+    """uint8 HWC -> float in `output`'s layout (CHW, or HWC for channels_last), mean/std and type."""
+    return fn.crop_mirror_normalize(images, dtype=output.dali_dtype, output_layout=output.layout,
+                                    mean=list(output.mean), std=list(output.std))
 
 
 def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op=None,
                    device_id: int | None, num_threads: int, seed: int, letterbox: bool = False,
-                   bot: bool = True, return_masks: bool = False, prefetch: int = 2) -> tuple[Pipeline, list[str]]:
+                   bot: bool = True, return_masks: bool = False, prefetch: int = 2,
+                   output: OutputFormat = OutputFormat()) -> tuple[Pipeline, list[str]]:
     """Build the training pipeline; returns it and the names of its outputs.
 
     `source` is a `TrainSource`; masks are decoded only when it provides them. `augment_op`
     (an `AugmentOp`) takes the decoded masks, or the sample indices when it has a mask bank.
     With `bot=False` the graph stops after the resize (and the augmentation, if any): it
     outputs uint8 HWC images, the raw masks and the drawn flip / crop / erase parameters for
-    `dali_pipes.torch_augs` to apply after the iterator."""
+    `kernels.bot_tail` (and `dali_pipes.torch_augs` for the masks) to apply after the iterator."""
     gpu = device_id is not None
     pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
                     prefetch_queue_depth=prefetch)
@@ -95,7 +95,7 @@ def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op
         images = decode_images(inputs["image"], size, gpu=gpu, letterbox=letterbox)
         masks = decode_masks(inputs["mask"], size, gpu=gpu, letterbox=letterbox) if source.with_masks else None
         outputs = dict(labels=inputs["label"], pids=pids, camids=inputs["camid"], viewpoints=viewpoints,
-                       indices=inputs["index"])
+                       indices=inputs["index"], positions=inputs["position"])
         if augment_op is not None:
             masks_or_index = masks if augment_op.bank is None else inputs["index"]
             args = [masks_or_index, pids, viewpoints]
@@ -106,9 +106,9 @@ def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op
             outputs["swapped"] = fn.cast(pids * 0, dtype=types.UINT8)
             outputs["donor_pids"] = pids * 0 - 1
         if bot:
-            images = normalize(flip_and_crop(images, flip, crop_anchor, size))
+            images = normalize(flip_and_crop(images, flip, crop_anchor, size), output)
             outputs["images"] = fn.erase(images, anchor=inputs["erase_anchor"], shape=inputs["erase_shape"],
-                                         axis_names="HW", fill_value=0)
+                                         axis_names="HW", fill_value=list(output.erase_fill))
             if return_masks:
                 outputs["masks"] = flip_and_crop(masks, flip, crop_anchor, size)
         else:
@@ -117,7 +117,9 @@ def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op
                 outputs["masks"] = masks
             outputs.update(flip=flip, crop_anchor=crop_anchor, erase_anchor=inputs["erase_anchor"],
                            erase_shape=inputs["erase_shape"])
-        pipe.set_outputs(*outputs.values())
+        # GPU mode: every output on the device (DALI copies the small per-batch arrays
+        # asynchronously), so the consumer never makes a host-to-device copy of its own
+        pipe.set_outputs(*(o.gpu() if gpu and o.device == "cpu" else o for o in outputs.values()))
     return pipe, list(outputs)
 
 
@@ -133,13 +135,20 @@ def mask_pipeline(source, *, batch_size: int, size: tuple[int, int], num_threads
 
 
 def eval_pipeline(source, *, batch_size: int, size: tuple[int, int], device_id: int | None,
-                  num_threads: int, letterbox: bool = False, prefetch: int = 2) -> tuple[Pipeline, list[str]]:
-    """Build the evaluation pipeline (decode, resize, normalize; no randomness)."""
+                  num_threads: int, letterbox: bool = False, prefetch: int = 2,
+                  output: OutputFormat = OutputFormat()) -> tuple[Pipeline, list[str]]:
+    """Build the evaluation pipeline (decode, resize, normalize; no randomness); the masks too
+    (resized as in training) when the `EvalSource` provides them."""
+    gpu = device_id is not None
     pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=0,
                     prefetch_queue_depth=prefetch)
+    names = ["images", "pids", "camids", "indices"] + (["masks"] if source.with_masks else [])
     with pipe:
-        encoded, pids, camids, index = fn.external_source(
-            source=source, num_outputs=len(EVAL_OUTPUTS), cycle="raise", batch=True)
-        images = normalize(decode_images(encoded, size, gpu=device_id is not None, letterbox=letterbox))
-        pipe.set_outputs(images, pids, camids, index)
-    return pipe, ["images", "pids", "camids", "indices"]
+        inputs = dict(zip(EVAL_OUTPUTS, fn.external_source(
+            source=source, num_outputs=len(names), cycle="raise", batch=True)))
+        outputs = [normalize(decode_images(inputs["image"], size, gpu=gpu, letterbox=letterbox), output),
+                   inputs["pid"], inputs["camid"], inputs["index"]]
+        if source.with_masks:
+            outputs.append(decode_masks(inputs["mask"], size, gpu=gpu, letterbox=letterbox))
+        pipe.set_outputs(*outputs)
+    return pipe, names

@@ -20,7 +20,7 @@ from dali_pipes.sampler import PKSampler
 
 TRAIN_OUTPUTS = ("image", "mask", "pid", "camid", "viewpoint", "label", "index", "position",
                  "flip", "crop_anchor", "erase_anchor", "erase_shape")
-EVAL_OUTPUTS = ("image", "pid", "camid", "index")
+EVAL_OUTPUTS = ("image", "pid", "camid", "index", "mask")
 
 
 def read_bytes(path: str) -> np.ndarray:
@@ -114,10 +114,11 @@ def mask_batches(samples: list[Sample], batch_size: int):
 
 
 class EvalSource:
-    """Every sample once, in manifest order, in batches of `batch_size` (the last may be smaller)."""
+    """Every sample once, in manifest order, in batches of `batch_size` (the last may be smaller);
+    outputs `EVAL_OUTPUTS`, without "mask" when `with_masks` is false."""
 
-    def __init__(self, samples: list[Sample], batch_size: int):
-        self.samples, self.batch_size = samples, batch_size
+    def __init__(self, samples: list[Sample], batch_size: int, with_masks: bool = False):
+        self.samples, self.batch_size, self.with_masks = samples, batch_size, with_masks
         self.pids, self.camids = (np.array([getattr(r, name) for r in samples], np.int64) for name in ("pid", "camid"))
         self._start = 0
 
@@ -134,4 +135,5 @@ class EvalSource:
         idx = np.arange(self._start, min(self._start + self.batch_size, len(self.samples)))
         self._start += self.batch_size
         rows = [self.samples[i] for i in idx]
-        return ([read_bytes(r.image) for r in rows], self.pids[idx], self.camids[idx], idx)
+        masks = [[mask_bytes(r) for r in rows]] if self.with_masks else []
+        return ([read_bytes(r.image) for r in rows], self.pids[idx], self.camids[idx], idx, *masks)

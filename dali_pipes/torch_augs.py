@@ -1,13 +1,10 @@
-"""The tail of the training graph in torch, for ``ReIDLoader(augment_in="iterator")``: the
-attention augmentation then runs on the iterator's output, on torch's current stream, and
-these functions apply the same flip, pad + crop, normalization and erasing that
-`dali_pipes.pipeline` applies inside DALI, with the same drawn parameters (`dali_pipes.draws`).
+"""The flip and pad + crop of the training graph in torch, for the masks that
+``ReIDLoader(augment_in="iterator", return_masks=True)`` returns: the images get the same
+parameters in `kernels.bot_tail` (after the iterator) or in DALI (in the graph).
 """
 from __future__ import annotations
 
 import torch
-
-from dali_pipes.pipeline import IMAGENET_MEAN, IMAGENET_STD
 
 
 def flip_and_crop(data: torch.Tensor, flip: torch.Tensor, anchor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -24,22 +21,3 @@ def flip_and_crop(data: torch.Tensor, flip: torch.Tensor, anchor: torch.Tensor, 
     window = data[torch.arange(b, device=device)[:, None, None], ys.clamp(0, height - 1)[:, :, None],
                   xs.clamp(0, width - 1)[:, None, :]]
     return torch.where(inside[..., None], window, torch.zeros((), dtype=data.dtype, device=device))
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> float32 (B, 3, H, W), ImageNet mean/std."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
-    return (images.permute(0, 3, 1, 2).float() - mean) / std
-
-
-def erase(images: torch.Tensor, anchor: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-    """Set the (h, w) = `shape` rectangle at `anchor` (y, x) of every (B, C, H, W) sample to 0
-    (shape 0: nothing erased)."""
-    _, _, height, width = images.shape
-    device = images.device
-    anchor, shape = anchor.to(device), shape.to(device)
-    ys, xs = torch.arange(height, device=device), torch.arange(width, device=device)
-    in_y = (ys >= anchor[:, :1]) & (ys < anchor[:, :1] + shape[:, :1])   # (B, H)
-    in_x = (xs >= anchor[:, 1:]) & (xs < anchor[:, 1:] + shape[:, 1:])   # (B, W)
-    return images.masked_fill((in_y[:, :, None] & in_x[:, None, :])[:, None], 0.0)

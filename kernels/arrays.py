@@ -6,6 +6,7 @@ touches no GPU.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from types import ModuleType
 
@@ -51,3 +52,28 @@ def to_torch(x):
     import torch
 
     return torch.from_dlpack(x)
+
+
+def from_torch_if_tensor(a):
+    """Torch tensors as numpy/cupy arrays (DLPack); anything else as it is."""
+    return from_torch(a) if hasattr(a, "shape") and library_of(a) == "torch" else a
+
+
+@contextlib.contextmanager
+def device_context(x):
+    """Run CuPy work for array `x` under its device and, for a CUDA tensor, torch's current
+    stream (so kernels queue behind the torch work that made `x`); nothing on the host."""
+    library = library_of(x)
+    if library == "cupy":
+        with x.device:
+            yield
+        return
+    if library != "torch" or not torch_on_gpu(x):
+        yield
+        return
+    import cupy
+    import torch
+
+    stream = torch.cuda.current_stream(x.device)
+    with cupy.cuda.Device(x.device.index), cupy.cuda.ExternalStream(stream.cuda_stream, x.device.index):
+        yield

@@ -10,15 +10,13 @@ no host-to-device copy (see `cupy_ops.attention_augment`).
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from . import rng
-from .arrays import array_module, from_torch, library_of, to_torch, torch_on_gpu
+from .arrays import array_module, device_context, from_torch, library_of, to_torch, torch_on_gpu
 from .bank import DonorBank
 from .compat import compatibility
 from .composite import composite
@@ -115,12 +113,10 @@ class AttentionAugment:
             raise TypeError(f"AttentionAugment: images are {library} but masks are {library_of(masks)}")
         on_gpu = library == "cupy" or (library == "torch" and torch_on_gpu(images))
         self._check_backend(library, on_gpu)
-        with _device_context(images, library, on_gpu):
+        with device_context(images):
             if library == "torch":
                 images, masks = from_torch(images), from_torch(masks)
-                if tail is not None:
-                    tail = dataclasses.replace(tail, **{name: _from_torch_like(getattr(tail, name)) for name in
-                                                        ("flip", "crop_anchor", "erase_anchor", "erase_shape")})
+                tail = None if tail is None else tail.without_tensors()
             xp = array_module(images)
             labels = dict(pids=pids, viewpoints=viewpoints, index=index)
             labels = {name: None if a is None else _labels_array(name, a, xp) for name, a in labels.items()}
@@ -216,11 +212,6 @@ class AttentionAugment:
         return out
 
 
-def _from_torch_like(a):
-    """A tail array: torch tensors as numpy/cupy arrays (DLPack), anything else as it is."""
-    return from_torch(a) if hasattr(a, "shape") and library_of(a) == "torch" else a
-
-
 def _labels_array(name: str, a, xp):
     """pids / viewpoints / index as an array of `xp` (host values are copied to the GPU as needed)."""
     source = library_of(a) if hasattr(a, "shape") and hasattr(a, "dtype") else "sequence"
@@ -229,22 +220,3 @@ def _labels_array(name: str, a, xp):
     elif source == "cupy" and xp is np:
         raise TypeError(f"AttentionAugment: {name} is a cupy array but images are on the host")
     return xp.asarray(a)
-
-
-@contextlib.contextmanager
-def _device_context(images, library: str, on_gpu: bool):
-    """Run under the CuPy device of `images` (and, for CUDA tensors, torch's current stream)."""
-    if not on_gpu:
-        yield
-        return
-    import cupy
-
-    if library == "cupy":
-        with images.device:
-            yield
-        return
-    import torch
-
-    stream = torch.cuda.current_stream(images.device)
-    with cupy.cuda.Device(images.device.index), cupy.cuda.ExternalStream(stream.cuda_stream, images.device.index):
-        yield

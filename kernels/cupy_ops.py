@@ -169,7 +169,7 @@ def _tail_output(b: int, h: int, w: int, tail):
 
 
 def _tail_scalars(tail) -> tuple:
-    return (*(np.float32(v) for v in (*tail.mean, *tail.std)), np.int32(tail.channels_last))
+    return (*(np.float32(v) for v in (*tail.mean, *tail.std, *tail.fill)), np.int32(tail.channels_last))
 
 
 def bot_tail(images, flip, crop_anchor, erase_anchor, erase_shape, tail):

@@ -9,22 +9,27 @@ Per sample b of a (B, H, W, 3) uint8 batch, with the parameters of a `Tail`:
 3. normalize: float32 (B, 3, H, W) = (float32(pixel) - mean_c) / std_c, both float32, in
    that order (two rounded float32 operations).
 4. erase: output rows y and columns x with ay <= y < ay + h and ax <= x < ax + w (float32
-   comparisons), (ay, ax) = `erase_anchor[b]`, (h, w) = `erase_shape[b]`, are set to 0 in every
-   channel (shape 0: nothing erased).
+   comparisons), (ay, ax) = `erase_anchor[b]`, (h, w) = `erase_shape[b]`, are set to `fill`
+   (per channel, output units; default 0, the mean colour after normalization; shape 0:
+   nothing erased).
 
 The result is float32 (B, 3, H, W): C-contiguous, or with `channels_last` NHWC memory viewed
 as (B, 3, H, W) (strides of torch's channels_last format).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import is_cupy
+from .arrays import device_context, from_torch, from_torch_if_tensor, is_cupy, library_of, to_torch
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+ARRAYS = ("flip", "crop_anchor", "erase_anchor", "erase_shape")
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,11 @@ class Tail:
 
     flip: (B,) int32, 0 or 1. crop_anchor: (B, 2) float32 (y, x) of the crop window, whole
     pixels. erase_anchor: (B, 2) float32 (y, x). erase_shape: (B, 2) float32 (h, w), 0 = no
-    erasing. mean, std: per-channel (R, G, B) in 0-255 units. channels_last: the output's
-    memory is NHWC (viewed as (B, 3, H, W)) instead of NCHW.
+    erasing. mean, std: per-channel (R, G, B) in 0-255 units. fill: per-channel value of erased
+    pixels, in output units (0 = the mean colour after normalization; with mean 0 and std 1 the
+    output is in pixels and the mean colour is `mean`'s usual value). channels_last: the
+    output's memory is NHWC (viewed as (B, 3, H, W)) instead of NCHW. The arrays may also be
+    torch tensors (CPU or CUDA, as the images).
     Other dtypes are accepted and converted (on the GPU at one device operation each).
     """
 
@@ -44,15 +52,20 @@ class Tail:
     erase_shape: object
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
+    fill: tuple = (0.0, 0.0, 0.0)
     channels_last: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("mean", "std"):
+        for name in ("mean", "std", "fill"):
             value = getattr(self, name)
             if len(value) != 3:
                 raise ValueError(f"Tail.{name}={value!r}: expected 3 numbers (R, G, B)")
         if not isinstance(self.channels_last, bool):
             raise ValueError(f"Tail.channels_last={self.channels_last!r}: expected True or False")
+
+    def without_tensors(self) -> "Tail":
+        """This tail with its torch tensors as numpy/cupy arrays sharing their memory (DLPack)."""
+        return dataclasses.replace(self, **{name: from_torch_if_tensor(getattr(self, name)) for name in ARRAYS})
 
 
 def checked_tail(tail: Tail, b: int, xp) -> tuple:
@@ -75,8 +88,9 @@ def checked_tail(tail: Tail, b: int, xp) -> tuple:
 def bot_tail(images, tail: Tail):
     """The BoT tail (module doc) of `images` (B, H, W, 3) uint8: float32 (B, 3, H, W).
 
-    Same array library as `images` (numpy or cupy; the tail's arrays must be of the same
-    library). The cupy backend runs one kernel and does not synchronize.
+    Same array library as `images` (numpy, cupy, or torch tensors via DLPack, CUDA ones on
+    torch's current stream); the tail's arrays live where the images do. The cupy backend runs
+    one kernel and does not synchronize.
 
     >>> img = np.zeros((1, 2, 2, 3), np.uint8); img[0, 0, 0] = 255
     >>> t = Tail(np.array([1], np.int32), np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32),
@@ -84,6 +98,9 @@ def bot_tail(images, tail: Tail):
     >>> bot_tail(img, t)[0, 0].tolist()
     [[0.0, 255.0], [0.0, 0.0]]
     """
+    if library_of(images) == "torch":
+        with device_context(images):
+            return to_torch(bot_tail(from_torch(images), tail.without_tensors()))
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"bot_tail: images must be (B, H, W, 3) uint8, got shape {tuple(images.shape)} "
                          f"dtype {images.dtype}")
@@ -108,6 +125,6 @@ def bot_tail(images, tail: Tail):
     cols = np.arange(w, dtype=np.float32)
     in_y = (rows >= erase_anchor[:, :1]) & (rows < erase_anchor[:, :1] + erase_shape[:, :1])  # (B, H)
     in_x = (cols >= erase_anchor[:, 1:]) & (cols < erase_anchor[:, 1:] + erase_shape[:, 1:])  # (B, W)
-    out[in_y[:, :, None] & in_x[:, None, :]] = 0.0
+    out[in_y[:, :, None] & in_x[:, None, :]] = np.asarray(tail.fill, np.float32)
     out = out.transpose(0, 3, 1, 2)
     return out if tail.channels_last else np.ascontiguousarray(out)

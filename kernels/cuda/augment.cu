@@ -174,8 +174,8 @@ extern "C" __global__ void finish_tail(const u8* images, const u8* rois, const u
                                        const long long* donor, const u8* holes, const float* filled, int fill, int B,
                                        int H, int W, const int* flip, const float* crop_anchor,
                                        const float* erase_anchor, const float* erase_shape, float mean0, float mean1,
-                                       float mean2, float std0, float std1, float std2, int channels_last,
-                                       float* out) {
+                                       float mean2, float std0, float std1, float std2, float fill0,
+                                       float fill1, float fill2, int channels_last, float* out) {
   long long pixels = (long long)B * H * W;
   GRID_STRIDE(i, pixels) {
     int x = (int)(i % W), y = (int)((i / W) % H);
@@ -185,7 +185,8 @@ extern "C" __global__ void finish_tail(const u8* images, const u8* rois, const u
     int sy, sx;
     if (!erased && tail_source(flip, crop_anchor, b, H, W, y, x, &sy, &sx))
       swapped_pixel(images, rois, bank_images, donor, holes, filled, fill, B, H, W, b, sy, sx, rgb);
-    tail_store(rgb, erased, b, y, x, H, W, mean0, mean1, mean2, std0, std1, std2, channels_last, out);
+    tail_store(rgb, erased, b, y, x, H, W, mean0, mean1, mean2, std0, std1, std2, fill0, fill1, fill2,
+               channels_last, out);
   }
 }
 

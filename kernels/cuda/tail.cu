@@ -31,20 +31,20 @@ __device__ long long tail_offset(long long b, int c, int y, int x, int H, int W,
   return ((b * 3 + c) * H + y) * (long long)W + x;
 }
 
-// Writes output pixel (b, y, x): 0 where erased, else (float(rgb) - mean) / std per channel.
+// Writes output pixel (b, y, x): the fill value where erased, else (float(rgb) - mean) / std per channel.
 __device__ void tail_store(const u8* rgb, bool erased, long long b, int y, int x, int H, int W, float mean0,
-                           float mean1, float mean2, float std0, float std1, float std2, int channels_last,
-                           float* out) {
-  const float mean[3] = {mean0, mean1, mean2}, std[3] = {std0, std1, std2};
+                           float mean1, float mean2, float std0, float std1, float std2, float fill0, float fill1,
+                           float fill2, int channels_last, float* out) {
+  const float mean[3] = {mean0, mean1, mean2}, std[3] = {std0, std1, std2}, fill[3] = {fill0, fill1, fill2};
   for (int c = 0; c < 3; ++c)
-    out[tail_offset(b, c, y, x, H, W, channels_last)] = erased ? 0.0f : ((float)rgb[c] - mean[c]) / std[c];
+    out[tail_offset(b, c, y, x, H, W, channels_last)] = erased ? fill[c] : ((float)rgb[c] - mean[c]) / std[c];
 }
 
 // out (B, 3, H, W) float32 = the tail of images (B, H, W, 3) uint8.
 extern "C" __global__ void bot_tail(const u8* images, const int* flip, const float* crop_anchor,
                                     const float* erase_anchor, const float* erase_shape, int B, int H, int W,
                                     float mean0, float mean1, float mean2, float std0, float std1, float std2,
-                                    int channels_last, float* out) {
+                                    float fill0, float fill1, float fill2, int channels_last, float* out) {
   long long pixels = (long long)B * H * W;
   GRID_STRIDE(i, pixels) {
     int x = (int)(i % W), y = (int)((i / W) % H);
@@ -56,6 +56,7 @@ extern "C" __global__ void bot_tail(const u8* images, const int* flip, const flo
       const u8* src = images + ((b * H + sy) * W + sx) * 3;
       rgb[0] = src[0], rgb[1] = src[1], rgb[2] = src[2];
     }
-    tail_store(rgb, erased, b, y, x, H, W, mean0, mean1, mean2, std0, std1, std2, channels_last, out);
+    tail_store(rgb, erased, b, y, x, H, W, mean0, mean1, mean2, std0, std1, std2, fill0, fill1, fill2,
+               channels_last, out);
   }
 }

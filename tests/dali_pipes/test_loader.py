@@ -252,3 +252,43 @@ def test_unmasked_drop_leaves_them_out(unmasked_world):
     assert loader.num_classes == len({s.pid for s in read_manifest(path, ["train"])}) - len(pids)
     for b in loader:
         assert not any(p in pids for p in b["pids"].tolist())
+
+
+@pytest.mark.parametrize("augment_in", ["pipeline", "iterator"])
+def test_output_formats_are_the_normalized_batches_mapped_back(tiny_world, augment_in):
+    from dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
+
+    options = dict(batch_size=16, num_instances=4, size=(64, 32), device="cpu", seed=1, augment_in=augment_in,
+                   augment=AugmentConfig(p=0.5, seed=0, min_iou=0.0, min_area_ratio=0.0))
+    reference = next(iter(ReIDLoader(tiny_world, **options)))["images"]
+    raw = next(iter(ReIDLoader(tiny_world, normalize=False, **options)))["images"]
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    assert raw.dtype == torch.float32 and 0 <= raw.min() and raw.max() <= 255
+    assert torch.allclose(raw, reference * std + mean, rtol=0, atol=1e-3)  # erased pixels hold the mean too
+    last = next(iter(ReIDLoader(tiny_world, channels_last=True, dtype="float16", **options)))["images"]
+    assert last.shape == reference.shape and last.dtype == torch.float16
+    assert last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(last.float(), reference, rtol=0, atol=2e-3 * reference.abs().max())
+    bf16 = next(iter(ReIDLoader(tiny_world, dtype="bfloat16", **options)))["images"]
+    assert bf16.dtype == torch.bfloat16
+
+
+def test_eval_loader_output_format(tiny_world):
+    options = dict(split="gallery", batch_size=8, size=(64, 32), device="cpu")
+    reference = next(iter(EvalLoader(tiny_world, **options)))["images"]
+    last = next(iter(EvalLoader(tiny_world, channels_last=True, **options)))["images"]
+    assert last.is_contiguous(memory_format=torch.channels_last) and torch.equal(last, reference)
+    with pytest.raises(ValueError, match="dtype"):
+        EvalLoader(tiny_world, dtype="float64", **options)
+
+
+def test_eval_loader_returns_the_masks_resized_as_in_training(tiny_world):
+    import cv2
+
+    loader = EvalLoader(tiny_world, split="query", batch_size=8, size=(32, 16), device="cpu", return_masks=True)
+    batch = next(iter(loader))
+    assert batch["masks"].shape == (len(batch["pids"]), 32, 16, 1) and batch["masks"].dtype == torch.uint8
+    for k, row in enumerate(batch["indices"].tolist()):
+        mask = cv2.imread(loader.samples[row].mask, cv2.IMREAD_GRAYSCALE)
+        expected = cv2.resize((mask != 0).astype("uint8"), (16, 32), interpolation=cv2.INTER_NEAREST_EXACT)
+        assert np.array_equal(batch["masks"][k, ..., 0].numpy(), expected)

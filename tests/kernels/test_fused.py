@@ -7,6 +7,8 @@ operations that launch work) and no host synchronization, at B = 64 and 256 (256
 images), with and without a donor bank (empty and full), for every ROI mode and inpainting
 method, with and without the BoT tail.
 """
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,12 +24,12 @@ def host_tail(b: int, h: int, w: int, seed: int, channels_last: bool = False) ->
     crop = rng.integers(-10, 11, (b, 2)).astype(np.float32)
     erase_anchor = np.stack([rng.integers(0, h, b), rng.integers(0, w, b)], axis=1).astype(np.float32)
     erase_shape = np.stack([rng.integers(0, h // 2, b), rng.integers(0, w // 2, b)], axis=1).astype(np.float32)
-    return Tail(rng.integers(0, 2, b).astype(np.int32), crop, erase_anchor, erase_shape, channels_last=channels_last)
+    return Tail(rng.integers(0, 2, b).astype(np.int32), crop, erase_anchor, erase_shape, channels_last=channels_last,
+                fill=(0.5, -2.0, 3.0) if channels_last else (0.0, 0.0, 0.0))
 
 
 def on_device(cp, tail: Tail) -> Tail:
-    return Tail(*(cp.asarray(getattr(tail, name)) for name in TAIL_FIELDS), mean=tail.mean, std=tail.std,
-                channels_last=tail.channels_last)
+    return dataclasses.replace(tail, **{name: cp.asarray(getattr(tail, name)) for name in TAIL_FIELDS})
 
 
 @pytest.fixture
