@@ -36,7 +36,7 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import shlex  # noqa: E402
 import time  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
+from contextlib import AbstractContextManager, nullcontext  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -122,12 +122,9 @@ def _eval_output(args: argparse.Namespace) -> Path:
     run_dir = _checkpoint_run(ckpt)
     folder = Path(args.out) if args.out else (run_dir or ckpt.parent)
     name = f"eval-{ckpt.parent.parent.name}-{ckpt.stem}.json" if run_dir else f"eval-{ckpt.stem}.json"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrainerError(f"--out: cannot create {folder}: {e.strerror or e}") from None
-    if not os.access(folder, os.W_OK):
-        raise TrainerError(f"--out: cannot write into {folder}")
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise TrainerError(f"--out: cannot write into {existing}")
     return folder / name
 
 
@@ -188,7 +185,8 @@ def run(args: argparse.Namespace) -> dict:
         distributed.shutdown()
 
 
-def _open_run_folder(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo) -> tuple[Path, object]:
+def _open_run_folder(cfg: Config, args: argparse.Namespace,
+                     info: distributed.DistInfo) -> tuple[Path, AbstractContextManager]:
     """The run folder (made by rank 0 unless resuming) and the context rank 0 works in."""
     run_dir = None
     if info.is_main:
@@ -212,6 +210,7 @@ def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distribu
     metrics = evaluate_model(model, make_eval_sets(cfg, loader_device, robust), device, cfg)
     results = {"eval": {"augment_p": None, "minutes": (time.perf_counter() - started) / 60, **metrics}}
     record = _record(cfg, {"checkpoint": str(ckpt)}, results, started, robust, device, info)
+    output.parent.mkdir(parents=True, exist_ok=True)
     _write_json(output, record)
     log.info("results of %s (written to %s):\n%s", ckpt, output, format_table(results))
     return record
@@ -283,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
     except KeyboardInterrupt:
-        print("interrupted before the run folder was made; nothing to resume", file=sys.stderr)
+        print("\ninterrupted; nothing was written", file=sys.stderr)
         return 130
     return 0
 

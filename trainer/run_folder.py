@@ -137,9 +137,13 @@ class RunFolder:
             self.note(f"error: {exc if isinstance(exc, TrainerError) else f'{type(exc).__name__}: {exc}'}")
 
     def note(self, message: str) -> None:
-        """Append one line to the run's train.log."""
-        with open(self.path / "train.log", "a") as f:
-            f.write(f"{datetime.now():%H:%M:%S} {message}\n")
+        """Append one line to the run's train.log (skipped where it cannot be written: the
+        message is shown on the terminal anyway)."""
+        try:
+            with open(self.path / "train.log", "a") as f:
+                f.write(f"{datetime.now():%H:%M:%S} {message}\n")
+        except OSError:
+            pass
 
     def _remove_if_empty(self) -> bool:
         """Remove the folder when this run created it and it holds no results; True if removed."""
