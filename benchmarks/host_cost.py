@@ -38,9 +38,9 @@ SIZE = (16, 8)
 
 def _fake_cupy(build_dir: Path):
     """The emulator's `cupy`, with kernel launches that do nothing and an allocating matmul."""
-    from tests.kernels import cuda_emulator
+    from kernels import emulation
 
-    module = cuda_emulator.make_module(build_dir)
+    module = emulation.make_module(build_dir)
 
     class NoKernels:
         def __init__(self, code: str, options=()):
@@ -165,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write host_cost[-LABEL].json into this folder")
     args = parser.parse_args(argv)
 
-    from tests.kernels.conftest import _swapped_cupy
+    from kernels.emulation import installed
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        samples = _world(Path(tmp), ids=2 * max(args.batches) // 4, per_id=4)
-        with _swapped_cupy(_fake_cupy(Path(tmp))) as cp:
+        samples = _world(Path(tmp), ids=4 * max(args.batches), per_id=4)  # 16 batches an epoch at the largest B
+        with installed(_fake_cupy(Path(tmp))) as cp:
             for batch in args.batches:
                 row = {"batch": batch,
                        "source_us": measure_source(samples, batch, args.repeats),

@@ -6,9 +6,7 @@ person of its own colours into each scene, so the true background behind every p
 """
 from __future__ import annotations
 
-import contextlib
 import shutil
-import sys
 
 import cv2
 import numpy as np
@@ -100,7 +98,7 @@ def _emulator_dir(tmp_path_factory):
 @pytest.fixture(params=[pytest.param("cuda", marks=pytest.mark.gpu), "emulated"])
 def cp(request, _emulator_dir):
     """The cupy backend's array module: real CuPy on a GPU ("cuda", skipped without one), or
-    the CPU emulation of the same CUDA kernels ("emulated", see cuda_emulator.py; needs g++)."""
+    the CPU emulation of the same CUDA kernels ("emulated", see kernels/emulation.py; needs g++)."""
     if request.param == "cuda":
         cupy = _usable_cupy()
         if cupy is None:
@@ -109,44 +107,19 @@ def cp(request, _emulator_dir):
         return
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulation needs g++")
-    from .cuda_emulator import make_module
+    from kernels.emulation import installed, make_module
 
-    with _swapped_cupy(make_module(_emulator_dir)) as fake:
+    with installed(make_module(_emulator_dir)) as fake:
         yield fake
 
 
 @pytest.fixture
 def emulated(_emulator_dir):
     """The CPU emulation of the cupy backend alone (for what only it can do: counting the device
-    operations and host synchronizations of a call, see cuda_emulator.py)."""
+    operations and host synchronizations of a call, see kernels/emulation.py)."""
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulation needs g++")
-    from .cuda_emulator import make_module
+    from kernels.emulation import installed, make_module
 
-    with _swapped_cupy(make_module(_emulator_dir)) as fake:
+    with installed(make_module(_emulator_dir)) as fake:
         yield fake
-
-
-@contextlib.contextmanager
-def _swapped_cupy(fake):
-    """`fake` as `cupy`, with `kernels.cupy_ops` re-imported against it; everything restored after."""
-    import kernels
-
-    names = ("cupy", "kernels.cupy_ops")
-    saved_modules = {name: sys.modules.get(name) for name in names}
-    saved_attribute = kernels.__dict__.get("cupy_ops")
-    sys.modules["cupy"] = fake
-    sys.modules.pop("kernels.cupy_ops", None)
-    kernels.__dict__.pop("cupy_ops", None)
-    try:
-        yield fake
-    finally:
-        for name, module in saved_modules.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-        if saved_attribute is None:
-            kernels.__dict__.pop("cupy_ops", None)
-        else:
-            kernels.cupy_ops = saved_attribute

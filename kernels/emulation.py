@@ -1,4 +1,5 @@
-"""A stand-in `cupy` that runs the kernels of `kernels/cuda/*.cu` on the CPU, for CI without a GPU.
+"""A stand-in `cupy` that runs the kernels of `kernels/cuda/*.cu` on the CPU: how the tests check
+the cupy backend without a GPU, and how `benchmarks/host_cost.py` times its host work.
 
 The kernels are grid-stride loops over output elements, or block-stride loops over images with
 thread-stride loops inside a block (`for (i = threadIdx.x; i < n; i += blockDim.x)`) separated
@@ -17,7 +18,10 @@ int/float/bool/index of an array, iteration, `cupy.asarray` of host data). With
 `execute=False` launches are recorded and checked but not run (for counting at full size).
 
 Not emulated: CuPy's own API beyond what `kernels` calls, timing, and races (a serial run
-cannot show a missing `__syncthreads()`; review those by eye).
+cannot show a missing `__syncthreads()`; review those by eye). Needs g++.
+
+    with installed(make_module(build_dir)) as cp:   # `import cupy` now gives the stand-in
+        out = AttentionAugment(config, backend="cupy")(cp.asarray(images), ...)
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import functools
 import hashlib
 import re
 import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -334,3 +339,28 @@ def make_module(build_dir: Path) -> types.ModuleType:
 
     module.__getattr__ = delegate
     return module
+
+
+@contextlib.contextmanager
+def installed(fake: types.ModuleType):
+    """`fake` as `cupy` (and `kernels.cupy_ops` re-imported against it); everything restored after."""
+    import kernels
+
+    names = ("cupy", "kernels.cupy_ops")
+    saved_modules = {name: sys.modules.get(name) for name in names}
+    saved_attribute = kernels.__dict__.get("cupy_ops")
+    sys.modules["cupy"] = fake
+    sys.modules.pop("kernels.cupy_ops", None)
+    kernels.__dict__.pop("cupy_ops", None)
+    try:
+        yield fake
+    finally:
+        for name, module in saved_modules.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+        if saved_attribute is None:
+            kernels.__dict__.pop("cupy_ops", None)
+        else:
+            kernels.cupy_ops = saved_attribute
