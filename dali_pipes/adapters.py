@@ -70,9 +70,10 @@ class FastReIDTrainLoader:
     def __iter__(self) -> Iterator[dict]:
         while True:
             for batch in self.loader:
-                cameras = self._cameras.to(batch["camids"].device)
+                if self._cameras.device != batch["camids"].device:  # once: onto the loader's device
+                    self._cameras = self._cameras.to(batch["camids"].device)
                 yield {"images": batch["images"], "targets": batch["labels"],
-                       "camids": torch.searchsorted(cameras, batch["camids"])}
+                       "camids": torch.searchsorted(self._cameras, batch["camids"])}
 
 
 class FastReIDTestLoader:
