@@ -61,7 +61,8 @@ def trainer_data_wait(manifest: str, size: tuple[int, int], augment, threads: in
 
     def run(source: Iterable[dict], n: int) -> dict:
         return train_one_epoch(net, Steps(iter(source), n), loss_fn, optimizer, device=torch_device, epoch=0,
-                               scaler=scaler, show_progress=False)
+                               scaler=scaler, amp_dtype=torch.float16 if scaler.is_enabled() else None,
+                               show_progress=False)
 
     batches = endless(loader)
     run(batches, warmup_steps)  # cuDNN autotuning, allocator, pipeline start

@@ -66,8 +66,9 @@ class LoaderConfig:
     pad: int = option(10, "padding before the random crop", ge=0)
     erasing: float = option(0.5, "random erasing probability", ge=0, le=1)
     eval_batch_size: int = option(128, "batch size of the evaluation loaders", ge=1)
-    augment_in: Literal["pipeline", "iterator"] = option(
-        "pipeline", "where the attention augmentation runs: in the DALI graph or after the iterator")
+    augment_in: Literal["auto", "pipeline", "iterator"] = option(
+        "auto", "where the augmentation and the BoT tail run: in the DALI graph, or after the iterator "
+        "(fused kernels on the GPU); auto = the graph on the CPU, after the iterator on the GPU")
     mask_source: Literal["bank", "png"] = option(
         "bank", "masks decoded once into a bit-packed mask bank, or from PNG every batch")
 
@@ -132,7 +133,9 @@ class TrainConfig:
     eval_every: int = option(40, "evaluate every N epochs (and at the end); 0 = only at the end", ge=0)
     seed: int = option(0, "seed of the sampler, augmentation and initialisation", ge=0)
     device: Literal["auto", "cpu", "cuda"] = option("auto", "where the model runs; auto = cuda if available")
-    amp: bool = option(True, "mixed precision (CUDA only; ignored on CPU)")
+    amp: bool = option(True, "mixed precision (CUDA only; ignored on CPU): autocast, channels_last")
+    amp_dtype: Literal["float16", "bfloat16"] = option("float16", "autocast type under amp (bfloat16: Ampere "
+                                                       "and newer, e.g. Hopper; needs no loss scaling)")
     compare_baseline: bool = option(False, "also train with augment.p = 0 and report both (p = 0: one run)")
     keep_checkpoints: int = option(2, "per-epoch checkpoint files kept (latest.pt always)", ge=1)
     record_indices: bool = option(False, "debug: each rank saves the sample indices it trained on")

@@ -28,7 +28,7 @@ def _center_step(loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scaler: t
 
 def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, *, device: torch.device, epoch: int,
-                    scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype = torch.float16,
+                    scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype | None = None,
                     center_optimizer: torch.optim.Optimizer | None = None,
                     show_progress: bool = True, sync_every: int = 20,
                     on_batch: Callable[[dict], None] | None = None) -> dict[str, float]:
@@ -37,8 +37,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
     they are).
 
     `model` returns (cls_score, global_feat) in train mode; `loss_fn(cls_score, global_feat,
-    labels)` returns (total, parts) like `trainer.losses.ReIDLoss`. `scaler`: a GradScaler
-    (enabled = AMP: autocast to `amp_dtype` on CUDA; channels_last images). Under DDP the
+    labels)` returns (total, parts) like `trainer.losses.ReIDLoss`. `amp_dtype`: autocast to
+    this type (float16 or bfloat16; None = no autocast), with channels_last images on CUDA;
+    `scaler`: a GradScaler (enabled for float16, which needs loss scaling). Under DDP the
     returned figures are over all ranks. The per-step figures are summed on the device and read
     back (one device sync) every `sync_every` steps and at the end, so the host runs ahead of
     the GPU in between; the progress bar shows them as of the last read.
@@ -50,7 +51,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
     if sync_every < 1:
         raise ValueError(f"sync_every must be >= 1, got {sync_every}")
     scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)
-    amp = scaler.is_enabled()
+    amp = amp_dtype is not None
     memory_format = torch.channels_last if amp and device.type == "cuda" else torch.preserve_format
     model.train()
     on_device = torch.zeros(len(SUMMED), dtype=torch.float64, device=device)
@@ -74,7 +75,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
         optimizer.zero_grad(set_to_none=True)
         if center_optimizer is not None:
             center_optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp):
+        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float16, enabled=amp):
             cls_score, global_feat = model(images)
             loss, parts = loss_fn(cls_score, global_feat, labels)
         scaler.scale(loss).backward()

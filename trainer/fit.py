@@ -114,6 +114,9 @@ def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_d
     loader = _train_loader(cfg, p, info, loader_device)
     torch.manual_seed(cfg.train.seed)
     model = make_model(cfg, loader.num_classes).to(device)
+    amp = cfg.train.amp and device.type == "cuda"
+    if amp:
+        model = model.to(memory_format=torch.channels_last)  # the engine feeds channels_last images
     lc, oc = cfg.loss, cfg.optim
     loss_fn = ReIDLoss(loader.num_classes, model.feat_dim, ce_weight=lc.ce_weight, label_smooth=lc.label_smooth,
                        triplet_weight=lc.triplet_weight, margin=lc.triplet_margin, soft_margin=lc.soft_margin,
@@ -124,7 +127,8 @@ def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_d
             "scheduler": WarmupMultiStepLR(optimizer, oc.milestones, oc.gamma, oc.warmup_factor, oc.warmup_epochs),
             "center_optimizer": torch.optim.SGD(loss_fn.center.parameters(), lr=lc.center_lr)
             if loss_fn.center is not None else None,
-            "scaler": torch.amp.GradScaler(device.type, enabled=cfg.train.amp and device.type == "cuda"),
+            # bfloat16 has float32's range: no loss scaling needed (the scaler stays off)
+            "scaler": torch.amp.GradScaler(device.type, enabled=amp and cfg.train.amp_dtype == "float16"),
             "loader": loader}
 
 
@@ -158,6 +162,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
         start, metrics = state["epoch"], state.get("metrics", {})
         log.info("%s: resumed after epoch %d", folder.name, start)
     on_start()
+    amp_dtype = getattr(torch, cfg.train.amp_dtype) if cfg.train.amp and device.type == "cuda" else None
     net = DistributedDataParallel(model, find_unused_parameters=cfg.loss.ce_weight == 0) if info.enabled else model
     columns = ("epoch",) + TRAIN_COLUMNS + tuple(f"eval.{k}" for k in EVAL_KEYS) + \
         tuple(f"eval.robust_{k}" for k in EVAL_KEYS)
@@ -169,7 +174,8 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
             loader.set_epoch(epoch - 1)
             lr = optimizer.param_groups[0]["lr"]
             stats = train_one_epoch(net, loader, parts["loss"], optimizer, device=device, epoch=epoch,
-                                    scaler=parts["scaler"], center_optimizer=parts["center_optimizer"],
+                                    scaler=parts["scaler"], amp_dtype=amp_dtype,
+                                    center_optimizer=parts["center_optimizer"],
                                     show_progress=info.is_main, on_batch=on_batch)
             parts["scheduler"].step()
             if seen:
