@@ -20,7 +20,7 @@ from trainer.config import Config
 from trainer.distributed import DistInfo, barrier, gather_objects
 from trainer.engine import train_one_epoch
 from trainer.errors import TrainerError
-from trainer.features import evaluate_features, extract_features
+from trainer.features import evaluate_features, extract_features_sharded
 from trainer.losses import ReIDLoss
 from trainer.metrics_log import MetricsLog
 from trainer.model import ReIDModel, build_model
@@ -47,13 +47,16 @@ def make_eval_sets(cfg: Config, loader_device: str, robustness: Path | None) -> 
 
 
 def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device, cfg: Config) -> dict:
-    """Metrics as fractions: rank1/5/10, mAP, mINP on "test"; "robust_*" on the swapped set."""
+    """Metrics as fractions: rank1/5/10, mAP, mINP on "test"; "robust_*" on the swapped set.
+
+    Under `torchrun` every rank calls this: the forward passes and the scoring are split over
+    the ranks and every rank gets the metrics (see `trainer.features`)."""
     out = {}
     for name, (query, gallery) in eval_sets.items():
-        qf, qp, qc = extract_features(model, query, device, flip=cfg.eval.flip)
-        gf, gp, gc = extract_features(model, gallery, device, flip=cfg.eval.flip)
+        qf, qp, qc = extract_features_sharded(model, query, device, flip=cfg.eval.flip)
+        gf, gp, gc = extract_features_sharded(model, gallery, device, flip=cfg.eval.flip)
         r = evaluate_features(qf, qp, qc, gf, gp, gc, rerank_k=RERANK if cfg.eval.rerank else None,
-                              max_rank=cfg.eval.max_rank)
+                              max_rank=cfg.eval.max_rank, sharded=True)
         values = dict(zip(EVAL_KEYS, (r["cmc"][0], r["cmc"][4], r["cmc"][9], r["mAP"], r["mINP"])))
         prefix = "" if name == "test" else f"{name}_"
         out.update({prefix + k: float(v) for k, v in values.items()})
@@ -183,7 +186,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
                 np.save(folder / "indices" / f"rank{info.rank}-epoch{epoch:03d}.npy", np.concatenate(seen))
                 seen.clear()
             row = {f"train.{k}": v for k, v in stats.items()} | {"train.lr": lr}
-            if info.is_main and eval_sets is not None and _eval_due(cfg, epoch):
+            if eval_sets is not None and _eval_due(cfg, epoch):
                 metrics = evaluate_model(model, eval_sets, device, cfg)
                 row |= {f"eval.{k}": v for k, v in metrics.items()}
             barrier()
@@ -198,7 +201,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     finally:
         if metrics_log is not None:
             metrics_log.close()
-    if info.is_main and not metrics and eval_sets is not None:
+    if not metrics and eval_sets is not None:
         metrics = evaluate_model(model, eval_sets, device, cfg)
     return metrics if info.is_main else {}
 

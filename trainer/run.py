@@ -200,14 +200,15 @@ def _open_run_folder(cfg: Config, args: argparse.Namespace,
 
 def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distributed.DistInfo,
                device: torch.device, loader_device: str) -> dict:
-    """--eval-only: evaluate the checkpoint's model and write the record to `output`."""
-    if not info.is_main:
-        return {}
-    _setup_logging(None, True)
+    """--eval-only: evaluate the checkpoint's model (on every rank, each its share) and write the
+    record to `output`."""
+    _setup_logging(None, info.is_main)
     robust = robustness_manifest(cfg)
     started = time.perf_counter()
     model = model_from_checkpoint(cfg, ckpt, state).to(device)
     metrics = evaluate_model(model, make_eval_sets(cfg, loader_device, robust), device, cfg)
+    if not info.is_main:
+        return {}
     results = {"eval": {"augment_p": None, "minutes": (time.perf_counter() - started) / 60, **metrics}}
     record = _record(cfg, {"checkpoint": str(ckpt)}, results, started, robust, device, info)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -233,7 +234,7 @@ def _run(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo, devi
 def _train_and_report(cfg: Config, resume: bool, run_dir: Path, info: distributed.DistInfo,
                       device: torch.device, loader_device: str) -> dict:
     robust = robustness_manifest(cfg)
-    eval_sets = make_eval_sets(cfg, loader_device, robust) if info.is_main else None
+    eval_sets = make_eval_sets(cfg, loader_device, robust)  # every rank evaluates its share
     results, started = {}, time.perf_counter()
 
     def write_config() -> None:  # once training starts: a refused --resume leaves the run's config as it was
