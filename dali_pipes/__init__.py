@@ -16,7 +16,17 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
+MISSING_DALI = ("NVIDIA DALI is not installed: install the project with the extra of your CUDA major, "
+                "pip install 'attention-swap-reid[cuda12]' (or [cuda13]), or pip install nvidia-dali-cuda120")
+
+
 def __getattr__(name):
     if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
+        try:
+            module = import_module(_EXPORTS[name])
+        except ModuleNotFoundError as e:
+            if (e.name or "").startswith("nvidia"):
+                raise ImportError(f"dali_pipes.{name}: {MISSING_DALI}") from e
+            raise
+        return getattr(module, name)
     raise AttributeError(f"module 'dali_pipes' has no attribute {name!r}")

@@ -41,8 +41,12 @@ def torch_on_gpu(t) -> bool:
 def from_torch(t):
     """A torch tensor as a numpy (CPU) or cupy (CUDA) array sharing its memory, via DLPack."""
     if torch_on_gpu(t):
-        import cupy
-
+        try:
+            import cupy
+        except ImportError as e:
+            raise ImportError("CUDA tensors go to the cupy backend, and CuPy is not installed: install the "
+                              "project with the extra of your CUDA major, pip install "
+                              "'attention-swap-reid[cuda12]' (or [cuda13]), or pip install cupy-cuda12x") from e
         return cupy.from_dlpack(t.detach())
     return np.from_dlpack(t.detach())
 

@@ -98,3 +98,15 @@ def test_check_output_replaces_only_manifests_unless_forced(tmp_path):
     check_output(tmp_path / "new.csv")
     with pytest.raises(OutputError, match="is a folder"):
         check_output(tmp_path, force=True)
+
+
+def test_a_missing_dali_names_the_extra_to_install(monkeypatch):
+    import sys
+
+    import dali_pipes
+
+    monkeypatch.setitem(sys.modules, "nvidia.dali", None)  # import of it raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "dali_pipes.loader", raising=False)
+    monkeypatch.delitem(sys.modules, "dali_pipes.pipeline", raising=False)
+    with pytest.raises(ImportError, match=r"attention-swap-reid\[cuda12\]"):
+        dali_pipes.ReIDLoader
