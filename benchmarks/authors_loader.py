@@ -5,7 +5,7 @@ inside a PyTorch `Dataset`: decode the image and mask, pick a donor among the ot
 images, decode the donor's image and mask, grow the donor's mask with `cv2.dilate(7x7 ones,
 iterations=5)`, fill it with `cv2.inpaint(..., INPAINT_TELEA)` of radius 0.1 x the bounding-box
 width, paste the person, then BoT's per-sample transforms. This module reproduces that *cost*
-with the project's semantics (DESIGN §4), so the figures compare like with like.
+with the project's semantics (docs/design.md), so the figures compare like with like.
 
 Kept from their code (it is the cost): per-sample OpenCV decodes (4 per augmented sample:
 own image and mask, donor image and mask), the 7x7 x5 dilation, Telea with their radius,

@@ -1,5 +1,5 @@
 """`ReIDLoader` (training) and `EvalLoader` (query/gallery): DALI pipelines behind a torch-style
-iterable of dicts of tensors, for any PyTorch trainer (DESIGN §5)."""
+iterable of dicts of tensors, for any PyTorch trainer (docs/design.md)."""
 from __future__ import annotations
 
 import os

@@ -1,5 +1,5 @@
 """The mask bank: every training mask decoded once, resized to the training size and bit-packed
-(DESIGN §6), then gathered by sample index instead of decoding PNGs in every batch.
+(docs/design.md), then gathered by sample index instead of decoding PNGs in every batch.
 
 At 256x128 a mask takes 4 KB (about 50 MB for Market-1501's 12,936 training images). The bank
 is built by the loader's own DALI mask decoding (same resize, same letterbox), so it holds

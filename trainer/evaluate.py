@@ -1,4 +1,4 @@
-"""ReID evaluation: CMC, mAP and mINP under the standard protocol (DESIGN §5).
+"""ReID evaluation: CMC, mAP and mINP under the standard protocol (docs/design.md).
 
 For each query: rank the gallery by distance, drop gallery items with the query's pid **and**
 camid, skip the query if no match is left. CMC = mean over valid queries of the cumulative hit

@@ -1,4 +1,4 @@
-"""A grid of training runs over the augmentation probability and ROI mode (GitHub issue 8), and
+"""A grid of training runs over the augmentation probability and ROI mode (does the augmentation help, and at which p?), and
 its report: the paper's claim (RAP, BoT: mAP 33.5 -> 46.3 with full-body attention at p = 0.3)
 asked again, with seeds.
 
