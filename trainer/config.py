@@ -49,6 +49,8 @@ class DataConfig:
     robustness_manifest: str | None = option(
         "auto", "background-swapped test set; 'auto' = robustness.csv beside the manifest if present")
     size: tuple[int, int] = option((256, 128), "training/test size [H, W]", ge=32)
+    separate_test_ids: bool = option(False, "query/gallery pids are numbered on their own (MSMT17), so a pid "
+                                            "also used in training is another person, not a leak")
     letterbox: bool = option(False, "pad to the aspect ratio by edge replication instead of stretching")
     unmasked: Literal["error", "keep", "drop"] = option(
         "error", "training rows without a person mask: stop, train them un-augmented, or leave them out")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from dali_pipes.check import check_query_matches
+from dali_pipes.check import check_repeated_images, check_shared_ids
 from dali_pipes.manifest import ManifestError, read_manifest
 from trainer.config import Config
 
@@ -100,7 +101,7 @@ def check_data(cfg: Config, world_size: int = 1) -> tuple[list[str], list[str]]:
     if by_split["query"] and len(unmatched) == len(by_split["query"]):
         problems.append(f"data.manifest: no query row of {cfg.data.manifest!r} has a gallery image of its pid "
                         f"from another camera, so nothing can be evaluated (python -m dali_pipes.check lists them)")
-    problems += _unmasked_problems(cfg, by_split["train"])
+    problems += _unmasked_problems(cfg, by_split["train"]) + _leaks(cfg, samples)
     notes = _small_identities(cfg, by_split["train"])
     if unmatched and len(unmatched) < len(by_split["query"]):
         notes.append(f"data.manifest: {len(unmatched)} of {len(by_split['query'])} query row(s) of "
@@ -108,6 +109,20 @@ def check_data(cfg: Config, world_size: int = 1) -> tuple[list[str], list[str]]:
                      f"left out of the evaluation (first: row {unmatched[0].row}; python -m dali_pipes.check "
                      f"lists them)")
     return problems, notes
+
+
+def _leaks(cfg: Config, samples: list) -> list[str]:
+    """Test images or identities that also train (by path and pid; `python -m dali_pipes.check`
+    also finds byte copies): they would inflate every metric."""
+    found = check_repeated_images(cfg.data.manifest, samples, digests={})
+    if not cfg.data.separate_test_ids:
+        found += check_shared_ids(cfg.data.manifest, samples)
+    if not found:
+        return []
+    hint = "" if cfg.data.separate_test_ids else \
+        " (if the test pids are numbered on their own, as MSMT17's: data.separate_test_ids: true)"
+    return [f"data.manifest: {len(found)} repeated image(s) or test identities seen in training, which would "
+            f"inflate every metric; first: {found[0]}{hint}"]
 
 
 def _unmasked_problems(cfg: Config, train: list) -> list[str]:

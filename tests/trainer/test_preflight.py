@@ -57,3 +57,24 @@ def test_unreadable_manifest_is_one_line(tiny_world, monkeypatch):
 
     monkeypatch.setattr("trainer.preflight.open", denied, raising=False)  # root ignores chmod
     assert check_machine(config(tiny_world)) == [f"data.manifest: cannot read {str(tiny_world)!r}: Permission denied"]
+
+
+def test_test_identities_seen_in_training_stop_the_run_unless_numbered_apart(tiny_world, tmp_path):
+    rows = read_manifest(tiny_world)
+    train_pid = next(s.pid for s in rows if s.split == "train")
+    query = next(s for s in rows if s.split == "query")
+    rows = [replace(s, pid=train_pid) if s.pid == query.pid and s.split != "train" else s for s in rows]
+    write_manifest(tmp_path / "m.csv", rows)
+    problems, _ = check_data(config(tmp_path / "m.csv"))
+    assert len(problems) == 1 and problems[0].startswith("data.manifest: 1 repeated image(s) or test identities")
+    assert f"pid {train_pid} is also a training identity" in problems[0] and "data.separate_test_ids" in problems[0]
+    assert check_data(config(tmp_path / "m.csv", data={"separate_test_ids": True}))[0] == []
+
+
+def test_an_image_in_training_and_in_the_gallery_stops_the_run(tiny_world, tmp_path):
+    rows = read_manifest(tiny_world)
+    train = next(s for s in rows if s.split == "train")
+    rows = [replace(s, image=train.image) if s is next(g for g in rows if g.split == "gallery") else s for s in rows]
+    write_manifest(tmp_path / "m.csv", rows)
+    problems, _ = check_data(config(tmp_path / "m.csv", data={"separate_test_ids": True}))
+    assert len(problems) == 1 and "is also the image of row" in problems[0]
