@@ -130,7 +130,7 @@ def visrank(run_or_ckpt: str | os.PathLike, out: str | os.PathLike, *, queries: 
     picks = pick_queries(rank_queries(q, g, top), queries, seed)
     if not picks:
         raise TrainerError(f"{manifest}: no query has a gallery match from another camera; nothing to show")
-    if not cv2.imwrite(str(out), render(picks, q, g)):
+    if not cv2.imwrite(str(out), render(picks, q, g), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
         raise TrainerError(f"{out}: cannot write the picture (a .png or .jpg path in an existing folder)")
     return picks
 
