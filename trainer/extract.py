@@ -112,7 +112,8 @@ def extract(checkpoint: str | os.PathLike, manifest: str | os.PathLike, split: s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.extract", description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="checkpoint of trainer/run.py, e.g. runs/demo-.../attention/checkpoints/latest.pt")
+    parser.add_argument("checkpoint", help="checkpoint of trainer/run.py, e.g. "
+                        "runs/demo-.../attention/checkpoints/latest.pt")
     parser.add_argument("manifest", help="manifest CSV (image,mask,pid,camid,viewpoint,split)")
     parser.add_argument("--split", default="query", choices=SPLITS)
     parser.add_argument("--out", required=True, help="the .npz file to write")

@@ -98,7 +98,8 @@ def _tile(path: str, size: tuple[int, int], colour: tuple[int, int, int]) -> np.
     return cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=colour)
 
 
-def render(picks: list[RankedQuery], query: Features, gallery: Features, tile: tuple[int, int] = (128, 64)) -> np.ndarray:
+def render(picks: list[RankedQuery], query: Features, gallery: Features,
+           tile: tuple[int, int] = (128, 64)) -> np.ndarray:
     """The picture, BGR uint8 (rows x (TEXT_H + H + GAP), (1 + K) x W + GAP): per row a caption
     ("worst AP 0.12, pid 7"), the query, a gap, its ranked gallery images."""
     h, w = tile

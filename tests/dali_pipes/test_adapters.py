@@ -123,7 +123,7 @@ def test_fastreid_evaluation_reads_query_then_gallery(tiny_world):
 
 
 def test_fastreid_refuses_normalized_loaders(tiny_world):
-    with pytest.raises(ValueError, match="fast-reid takes float pixels in 0-255 .* build the ReIDLoader with normalize=False"):
+    with pytest.raises(ValueError, match="fast-reid takes float pixels in 0-255 .* ReIDLoader with normalize=False"):
         FastReIDTrainLoader(train_loader(tiny_world, normalize=True))
     with pytest.raises(ValueError, match="build the EvalLoader with normalize=False"):
         fastreid_test_loader(eval_loader(tiny_world, "query", True), eval_loader(tiny_world, "gallery", False))
