@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from trainer.model import model_name_problem
 from trainer.typed_tree import ConfigError, build, option, section
 
 __all__ = ["Config", "ConfigError", "load_config", "read_yaml", "from_dict", "parse_overrides", "to_dict",
@@ -94,7 +95,7 @@ class AugmentConfig:
 class ModelConfig:
     """Backbone and BNNeck (BoT)."""
 
-    name: Literal["resnet18", "resnet34", "resnet50"] = option("resnet50", "torchvision backbone")
+    name: str = option("resnet50", "backbone: resnet18 | resnet34 | resnet50 (torchvision) or timm/<timm model name>")
     last_stride: int = option(1, "stride of the last stage", ge=1, le=2)
     pretrained: Literal["none", "imagenet"] = option("none", "initial weights")
     weights: str | None = option(None, "local ImageNet weights file (needed by pretrained: imagenet)")
@@ -186,6 +187,9 @@ def _combinations(cfg: Config) -> list[str]:
                         f"needs a positive for every sample), got {cfg.loader.batch_k}")
     if cfg.loss.ce_weight + cfg.loss.triplet_weight + cfg.loss.center_weight == 0:
         problems.append("loss: ce_weight, triplet_weight and center_weight are all 0; nothing to train")
+    wrong_model = model_name_problem(cfg.model.name)
+    if wrong_model:
+        problems.append(f"model.name: {wrong_model}")
     if cfg.model.pretrained == "imagenet" and not cfg.model.weights:
         problems.append("model.weights: pretrained: imagenet needs a local weights file (no download); "
                         "set model.weights or use pretrained: none")

@@ -65,7 +65,7 @@ def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device
 
 def make_model(cfg: Config, num_classes: int) -> ReIDModel:
     return build_model(cfg.model.name, num_classes, last_stride=cfg.model.last_stride,
-                       pretrained=cfg.model.pretrained, weights_path=cfg.model.weights)
+                       pretrained=cfg.model.pretrained, weights_path=cfg.model.weights, size=tuple(cfg.data.size))
 
 
 def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str) -> ReIDLoader:

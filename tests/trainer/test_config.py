@@ -7,7 +7,8 @@ import yaml
 from trainer.config import Config, ConfigError, dump_config, from_dict, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = [ROOT / "pipeline.yaml", *sorted((ROOT / "configs").glob("bot_*.yaml"))]  # the run configs
+SHIPPED = [ROOT / "pipeline.yaml", *sorted((ROOT / "configs").glob("bot_*.yaml")),  # the run configs
+           *sorted((ROOT / "configs").glob("timm_*.yaml"))]
 
 
 def problems(raw, overrides=()):
