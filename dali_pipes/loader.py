@@ -18,21 +18,26 @@ from dali_pipes.output_format import OutputFormat
 from dali_pipes.pipeline import eval_pipeline, train_pipeline
 from dali_pipes.sampler import PKSampler
 from dali_pipes.sources import BotOptions, EvalSource, TrainSource
-from kernels import AttentionAugment, bot_tail
+from kernels import AttentionAugment, AugmentConfig, bot_tail
 
-DEVICES = ("cpu", "gpu", "auto")
-AUGMENT_IN = ("auto", "pipeline", "iterator")
-MASK_SOURCES = ("png", "bank")
+DEVICES = ("cpu", "gpu", "cuda", "cuda:N", "auto")
 
 
 def resolve_device(device: str) -> int | None:
-    """DALI `device_id` for "cpu" | "gpu" | "auto" (None = CPU). Never touches CUDA for "cpu"."""
-    if device not in DEVICES:
+    """DALI `device_id` for "cpu" | "gpu" | "cuda" | "cuda:N" | "auto" (None = CPU; "gpu" and
+    "cuda" = torch's current device). Never touches CUDA for "cpu"."""
+    name = str(device)
+    index = name.removeprefix("cuda:")
+    if name not in DEVICES and not (name.startswith("cuda:") and index.isdigit()):
         raise ValueError(f"device must be one of {list(DEVICES)}, got {device!r}")
-    if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return None
     if not torch.cuda.is_available():
-        raise RuntimeError("device='gpu' but torch sees no CUDA GPU; use device='cpu' (or 'auto')")
+        raise RuntimeError(f"device={device!r} but torch sees no CUDA GPU; use device='cpu' (or 'auto')")
+    if name.startswith("cuda:"):
+        if int(index) >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
+        return int(index)
     return torch.cuda.current_device()
 
 
@@ -132,6 +137,9 @@ class ReIDLoader:
                  erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2,
                  augment_in: str = "auto", mask_source: str = "bank", unmasked: str = "error",
                  normalize: bool = True, dtype: str = "float32", channels_last: bool = False):
+        if augment is not None and not isinstance(augment, AugmentConfig):
+            raise TypeError(f"augment must be a kernels.AugmentConfig (e.g. AugmentConfig(**settings)) or None, "
+                            f"got {type(augment).__name__}")
         if augment_in not in AUGMENT_IN:
             raise ValueError(f"augment_in must be one of {list(AUGMENT_IN)}, got {augment_in!r}")
         if mask_source not in MASK_SOURCES:

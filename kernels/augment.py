@@ -10,6 +10,7 @@ no host-to-device copy (see `cupy_ops.attention_augment`).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +25,7 @@ from .config import AugmentConfig
 from .dilate import dilate
 from .donors import draw_donors
 from .inpaint import TELEA_RADIUS, inpaint
+from .layouts import hint, masks_bhw, to_uint8_bhwc
 from .masks import CANVAS, normalize_masks, roi_masks
 from .records import DonorKeys
 from .tail import Tail, bot_tail, checked_tail
@@ -94,13 +96,16 @@ class AttentionAugment:
         self.bank = DonorBank(config.bank_size)
         self._next_index = 0  # for calls without `index`: consecutive calls get consecutive indices
 
-    def __call__(self, images, masks, pids, viewpoints, epoch: int = 0, index=None, tail: Tail | None = None
-                 ) -> AugmentOutput:
+    def __call__(self, images, masks, pids, viewpoints=None, epoch: int = 0, index=None, tail: Tail | None = None,
+                 layout: str = "BHWC", value_range: float | None = None) -> AugmentOutput:
         """Augment a batch.
 
-        images: (B, H, W, 3) uint8 RGB. masks: (B, H, W) uint8 (or bool), non-zero = person;
-        same array library as `images`. pids, viewpoints: (B,) integers (viewpoint < 0 =
-        unknown). epoch: int. index: (B,) integer global sample indices keying the RNG; None
+        images: (B, H, W, 3) uint8 RGB; or, with `layout="BCHW"`, (B, 3, H, W); float images
+        need `value_range` (1.0: values in [0, 1], as torchvision's ToTensor; 255.0), are
+        rounded to 8 bits and come back in their layout, dtype and range. masks: (B, H, W)
+        (under BCHW also (B, 1, H, W)), non-zero = person; same array library as `images`.
+        pids: (B,) integers. viewpoints: (B,) integers (< 0 = unknown), or None (all unknown).
+        epoch: int. index: (B,) integer global sample indices keying the RNG; None
         uses an internal counter (call k of this object gets indices k*B .. k*B + B - 1 for equal
         B), so consecutive calls draw differently and a fresh object replays the same draws.
         pids, viewpoints and index may also be host arrays or sequences when images are on the GPU
@@ -117,10 +122,18 @@ class AttentionAugment:
             if library == "torch":
                 images, masks = from_torch(images), from_torch(masks)
                 tail = None if tail is None else tail.without_tensors()
+            raw_images = images
+            images, back = to_uint8_bhwc(images, layout, value_range)
+            masks = masks_bhw(masks, layout)
             xp = array_module(images)
+            if viewpoints is None:
+                viewpoints = xp.full(images.shape[0], -1, np.int64)
             labels = dict(pids=pids, viewpoints=viewpoints, index=index)
             labels = {name: None if a is None else _labels_array(name, a, xp) for name, a in labels.items()}
-            out = self._augment(*self._validated(images, masks, **labels), int(epoch), tail)
+            out = self._augment(*self._validated(images, masks, **labels, raw=(raw_images, layout, value_range)),
+                                int(epoch), tail)
+            if tail is None and (layout != "BHWC" or value_range is not None):
+                out = dataclasses.replace(out, images=back(out.images))
             if library == "torch":
                 out = AugmentOutput(*(to_torch(a) for a in (out.images, out.donor, out.swapped, out.donor_pids)),
                                     wanted=out.wanted, candidates=out.candidates)
@@ -137,13 +150,15 @@ class AttentionAugment:
             raise ValueError("AttentionAugment: inpaint='telea' runs on the numpy backend only; "
                              "use inpaint='pullpush' for GPU input")
 
-    def _validated(self, images, masks, pids, viewpoints, index):
+    def _validated(self, images, masks, pids, viewpoints, index, raw=None):
         """Shapes and dtypes checked once here: (images, masks uint8, pids, viewpoints, index int64 or
         None, index_base): without `index`, sample i has index index_base + i."""
         xp = array_module(images)
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"AttentionAugment: images must be (B, H, W, 3) uint8, "
-                             f"got {tuple(images.shape)} {images.dtype}")
+            given = images if raw is None else raw[0]
+            raise ValueError(f"AttentionAugment: images must be (B, H, W, 3) uint8, or (B, 3, H, W) with "
+                             f"layout='BCHW', got {tuple(given.shape)} {given.dtype}"
+                             + ("" if raw is None else hint(*raw)))
         b = images.shape[0]
         if tuple(masks.shape) != tuple(images.shape[:3]) or masks.dtype not in (np.uint8, np.bool_):
             raise ValueError(f"AttentionAugment: masks must be {tuple(images.shape[:3])} uint8, "

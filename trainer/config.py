@@ -61,7 +61,8 @@ class DataConfig:
 class LoaderConfig:
     """The DALI loader (`dali_pipes.ReIDLoader` / `EvalLoader`)."""
 
-    device: Literal["auto", "cpu", "gpu"] = option("auto", "where the pipeline runs; auto = gpu if available")
+    device: Literal["auto", "cpu", "gpu", "cuda"] = option("auto", "where the pipeline runs (gpu and cuda are the "
+                                                           "same); auto = the GPU if the model is on one")
     batch_p: int = option(16, "identities per batch (P)", ge=1)
     batch_k: int = option(4, "images per identity (K)", ge=1)
     num_threads: int = option(2, "DALI CPU threads", ge=1)

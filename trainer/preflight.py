@@ -22,7 +22,7 @@ def resolve_devices(cfg: Config) -> tuple[torch.device, str]:
     """(model device, loader device "cpu" | "gpu") with "auto" resolved; local GPU under torchrun."""
     cuda = torch.cuda.is_available()
     model = cfg.train.device if cfg.train.device != "auto" else ("cuda" if cuda else "cpu")
-    loader = cfg.loader.device if cfg.loader.device != "auto" else ("gpu" if model == "cuda" else "cpu")
+    loader = {"auto": "gpu" if model == "cuda" else "cpu", "cuda": "gpu"}.get(cfg.loader.device, cfg.loader.device)
     if model == "cuda":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))), loader
     return torch.device("cpu"), loader
@@ -43,8 +43,9 @@ def check_machine(cfg: Config) -> list[str]:
     cuda = torch.cuda.is_available()
     if cfg.train.device == "cuda" and not cuda:
         problems.append("train.device: cuda requested but no CUDA device is available; allowed here: auto, cpu")
-    if cfg.loader.device == "gpu" and not cuda:
-        problems.append("loader.device: gpu requested but no CUDA device is available; allowed here: auto, cpu")
+    if cfg.loader.device in ("gpu", "cuda") and not cuda:
+        problems.append(f"loader.device: {cfg.loader.device} requested but no CUDA device is available; "
+                        f"allowed here: auto, cpu")
     model_device, loader_device = resolve_devices(cfg)
     if loader_device == "gpu" and model_device.type != "cuda":
         problems.append("loader.device: gpu needs the model on CUDA (train.device: auto or cuda)")

@@ -292,3 +292,17 @@ def test_eval_loader_returns_the_masks_resized_as_in_training(tiny_world):
         mask = cv2.imread(loader.samples[row].mask, cv2.IMREAD_GRAYSCALE)
         expected = cv2.resize((mask != 0).astype("uint8"), (16, 32), interpolation=cv2.INTER_NEAREST_EXACT)
         assert np.array_equal(batch["masks"][k, ..., 0].numpy(), expected)
+
+
+def test_device_names_and_a_config_that_is_no_augment_config(tiny_world):
+    from dali_pipes.loader import resolve_device
+
+    assert resolve_device("cpu") is None
+    for name in ("gpu", "cuda", "cuda:0"):
+        if not torch.cuda.is_available():
+            with pytest.raises(RuntimeError, match="no CUDA GPU"):
+                resolve_device(name)
+    with pytest.raises(ValueError, match="cuda:N"):
+        resolve_device("cuda:x")
+    with pytest.raises(TypeError, match="AugmentConfig"):
+        ReIDLoader(tiny_world, batch_size=16, num_instances=4, size=(64, 32), device="cpu", augment={"p": 0.5})

@@ -207,3 +207,37 @@ def test_a_tail_is_applied_after_the_swap(make_batch):
         *(torch.from_numpy(data[k]) for k in ("images", "masks", "pids", "viewpoints")), tail=t)
     assert isinstance(got.images, torch.Tensor) and got.images.is_contiguous(memory_format=torch.channels_last)
     assert np.array_equal(got.images.numpy(), out.images)
+
+
+def test_channels_first_and_float_images_come_back_as_they_came(make_batch):
+    """(B, 3, H, W) float in [0, 1] (torchvision's ToTensor) gives the uint8 result, in that form."""
+    d = make_batch(8, 32, 16, seed=3, ids=4)
+    config = AugmentConfig(p=1.0, min_iou=0.0, min_area_ratio=0.0, dilate=3, seed=1)
+    reference = AttentionAugment(config)(d["images"], d["masks"], d["pids"], d["viewpoints"])
+    floats = d["images"].transpose(0, 3, 1, 2).astype(np.float32) / 255
+    out = AttentionAugment(config)(floats, d["masks"][:, None], d["pids"], d["viewpoints"], layout="BCHW",
+                                   value_range=1.0)
+    assert out.images.shape == floats.shape and out.images.dtype == np.float32
+    assert np.array_equal(out.donor, reference.donor)
+    assert np.array_equal(np.rint(out.images * 255).astype(np.uint8), reference.images.transpose(0, 3, 1, 2))
+
+
+def test_wrong_layouts_and_ranges_say_which_argument_to_pass(make_batch):
+    d = make_batch(4, 32, 16, seed=3)
+    aug = AttentionAugment(AugmentConfig(p=1.0))
+    with pytest.raises(ValueError, match="layout='BCHW'"):
+        aug(d["images"].transpose(0, 3, 1, 2).copy(), d["masks"], d["pids"], d["viewpoints"])
+    with pytest.raises(ValueError, match="value_range=1.0"):
+        aug(d["images"] / 255.0, d["masks"], d["pids"], d["viewpoints"])
+    with pytest.raises(ValueError, match="layout="):
+        aug(d["images"], d["masks"], d["pids"], d["viewpoints"], layout="NCHW")
+    with pytest.raises(TypeError, match="AugmentConfig"):
+        AttentionAugment({"p": 0.5})
+
+
+def test_viewpoints_none_means_unknown(make_batch):
+    d = make_batch(8, 32, 16, seed=4, ids=4, views=3)
+    config = AugmentConfig(p=1.0, min_iou=0.0, min_area_ratio=0.0, dilate=3, seed=2)
+    unknown = AttentionAugment(config)(d["images"], d["masks"], d["pids"], np.full(8, -1))
+    none = AttentionAugment(config)(d["images"], d["masks"], d["pids"])
+    assert np.array_equal(none.donor, unknown.donor) and np.array_equal(none.images, unknown.images)
