@@ -21,6 +21,8 @@ from dali_pipes.sources import BotOptions, EvalSource, TrainSource
 from kernels import AttentionAugment, AugmentConfig, bot_tail
 
 DEVICES = ("cpu", "gpu", "cuda", "cuda:N", "auto")
+AUGMENT_IN = ("auto", "pipeline", "iterator")
+MASK_SOURCES = ("png", "bank")
 
 
 def resolve_device(device: str) -> int | None:
