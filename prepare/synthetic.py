@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dali_pipes.manifest import Sample, write_manifest
+from dali_pipes.manifest import OutputError, Sample, check_output, write_manifest
 from prepare.synth_layout import WorldPlan, plan_world
 from prepare.synth_render import IMAGES, MASKS, ROBUSTNESS, write_shots
 
@@ -142,6 +142,11 @@ def ensure_world(out_dir: str | os.PathLike, *, progress: bool = True, **params)
     return make_world(out, progress=progress, **params)
 
 
+def _is_png(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m prepare.synthetic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder (created; a world there with other parameters is replaced)")
@@ -153,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     params = {key: getattr(args, key) for key in DEFAULTS}
+    if args.preview:
+        try:
+            check_output(args.preview, force=args.force, ours=_is_png, what="a PNG picture")
+        except OutputError as e:
+            parser.error(str(e))
     start = time.perf_counter()
     make = make_world if args.force else ensure_world
     try:

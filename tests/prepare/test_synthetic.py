@@ -210,3 +210,15 @@ def test_cli_help_and_tiny_run(tmp_path, capsys):
     assert preview is not None and preview.shape[0] > 300
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "bad"), "--bg-bias", "2"])
+
+
+def test_preview_refuses_to_replace_a_file_that_is_not_a_png(tmp_path, capsys):
+    from prepare.synthetic import main
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0 a JPEG")
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "w"), "--train-ids", "4", "--test-ids", "2", "--images-per-id", "4",
+              "--height", "32", "--width", "16", "--no-progress", "--preview", str(photo)])
+    assert e.value.code == 2 and "--force" in capsys.readouterr().err
+    assert photo.read_bytes() == b"\xff\xd8\xff\xe0 a JPEG" and not (tmp_path / "w").exists()
