@@ -278,6 +278,7 @@ class EvalLoader:
         self.device_id = resolve_device(device)
         self.samples, _ = _validated_samples(manifest, split, validate)
         self.flip_test = flip_test
+        self.returns_masks = return_masks
         source = EvalSource(self.samples, batch_size, with_masks=return_masks)
         self._len = len(source)
         self._epochs = _DaliEpochs(lambda: eval_pipeline(

@@ -13,13 +13,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from dali_pipes import EvalLoader, ReIDLoader
-from dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError
+from dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError, read_manifest
 from kernels import AugmentConfig
 from trainer.checkpoint import Checkpointer, rng_state, set_rng_state
 from trainer.config import Config
 from trainer.distributed import DistInfo, barrier, gather_objects
 from trainer.engine import train_one_epoch
 from trainer.errors import TrainerError
+from trainer.attention import mean_attention_share
 from trainer.features import evaluate_features, extract_features_sharded
 from trainer.losses import ReIDLoss
 from trainer.metrics_log import MetricsLog
@@ -35,12 +36,16 @@ CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "ranks")  # what 
 
 
 def make_eval_sets(cfg: Config, loader_device: str, robustness: Path | None) -> dict:
-    """{"test": (query, gallery)} EvalLoaders, plus "robust" on the background-swapped set."""
-    def pair(manifest) -> tuple:
+    """{"test": (query, gallery)} EvalLoaders, plus "robust" on the background-swapped set. When
+    every test query has a person mask, the test query loader returns the masks too (for the
+    attention share)."""
+    def pair(manifest, masks: bool = False) -> tuple:
         return tuple(EvalLoader(str(manifest), split=split, batch_size=cfg.loader.eval_batch_size,
                                 size=tuple(cfg.data.size), device=loader_device, letterbox=cfg.data.letterbox,
-                                num_threads=cfg.loader.num_threads) for split in ("query", "gallery"))
-    sets = {"test": pair(cfg.data.manifest)}
+                                num_threads=cfg.loader.num_threads, return_masks=masks and split == "query")
+                     for split in ("query", "gallery"))
+    queries = read_manifest(cfg.data.manifest, ["query"])
+    sets = {"test": pair(cfg.data.manifest, masks=bool(queries) and all(s.mask for s in queries))}
     if robustness is not None:
         sets["robust"] = pair(robustness)
     return sets
@@ -60,6 +65,9 @@ def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device
         values = dict(zip(EVAL_KEYS, (r["cmc"][0], r["cmc"][4], r["cmc"][9], r["mAP"], r["mINP"])))
         prefix = "" if name == "test" else f"{name}_"
         out.update({prefix + k: float(v) for k, v in values.items()})
+    query = eval_sets["test"][0]
+    if getattr(query, "returns_masks", False):
+        out["attention"] = mean_attention_share(model.base, query, device)
     return out
 
 
@@ -168,7 +176,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     amp_dtype = getattr(torch, cfg.train.amp_dtype) if cfg.train.amp and device.type == "cuda" else None
     net = DistributedDataParallel(model, find_unused_parameters=cfg.loss.ce_weight == 0) if info.enabled else model
     columns = ("epoch",) + TRAIN_COLUMNS + tuple(f"eval.{k}" for k in EVAL_KEYS) + \
-        tuple(f"eval.robust_{k}" for k in EVAL_KEYS)
+        tuple(f"eval.robust_{k}" for k in EVAL_KEYS) + ("eval.attention",)
     metrics_log = MetricsLog(folder, columns, resume_epoch=start if state else None) if info.is_main else None
     seen: list[np.ndarray] = []
     on_batch = (lambda b: seen.append(b["indices"].cpu().numpy())) if cfg.train.record_indices else None
@@ -193,8 +201,8 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
             _save(ckpt, parts, epoch, metrics, info)
             if metrics_log is not None:
                 metrics_log.log(epoch, row)
-                shown = " ".join(f"{k} {100 * row[f'eval.{k}']:.1f}" for k in ("rank1", "mAP", "mINP", "robust_mAP")
-                                 if f"eval.{k}" in row)
+                shown = " ".join(f"{k} {100 * row[f'eval.{k}']:.1f}"
+                                 for k in ("rank1", "mAP", "mINP", "robust_mAP", "attention") if f"eval.{k}" in row)
                 log.info("%s epoch %d/%d: loss %.4f acc %.3f lr %.2e %.0f img/s data-wait %.0f%% %s",
                          folder.name, epoch, cfg.train.epochs, stats["loss"], stats["acc"], lr,
                          stats["img_s"], 100 * stats["data_wait"], shown)

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 COLUMNS = (("rank-1", "rank1"), ("rank-5", "rank5"), ("rank-10", "rank10"), ("mAP", "mAP"),
-           ("mINP", "mINP"), ("robustness (mAP, swapped bg)", "robust_mAP"))
+           ("mINP", "mINP"), ("robustness (mAP, swapped bg)", "robust_mAP"),
+           ("attention on the person", "attention"))
 
 
 def format_table(results: dict[str, dict]) -> str:
     """`{variant: {"augment_p", "minutes", "rank1", ..., "robust_mAP"?}}` -> a Markdown table.
 
     Metrics are fractions and are shown as percentages with one decimal; a metric a variant
-    lacks (no robustness set) shows as "-".
+    lacks (no robustness set, no test masks for the attention share) shows as "-".
     """
     head = ["variant", "augment p"] + [title for title, _ in COLUMNS] + ["train min"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

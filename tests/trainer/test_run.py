@@ -193,6 +193,7 @@ def test_script_entry_point_and_run_folder(tiny_world, tmp_path):
     final = json.loads((run_dir / "final.json").read_text())
     assert set(final["provenance"]) >= {"seed", "manifest_sha256", "git_commit", "device", "versions"}
     assert 0 <= final["results"]["baseline"]["mAP"] <= 1 and "robust_mAP" in final["results"]["baseline"]
+    assert 0 < final["results"]["baseline"]["attention"] < 1  # the synthetic world's queries have masks
     assert "| baseline | 0 |" in proc.stdout
 
 
