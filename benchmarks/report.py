@@ -103,8 +103,20 @@ def bar_chart(record: dict, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-if __name__ == "__main__":  # re-draw the table and chart of a saved record: python -m benchmarks.report JSON
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    import argparse
 
-    saved = Path(sys.argv[1])
-    print(write_report(json.loads(saved.read_text()), saved.parent))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report",
+                                     description="Re-draw the table and chart of a saved throughput.json beside it.")
+    parser.add_argument("record", type=Path, help="a throughput.json written by benchmarks/throughput.py")
+    args = parser.parse_args(argv)
+    try:
+        record = json.loads(args.record.read_text())
+    except (OSError, ValueError) as e:
+        parser.error(f"{args.record}: cannot read a throughput record: {e}")
+    print(write_report(record, args.record.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -38,6 +38,7 @@ import shlex  # noqa: E402
 import time  # noqa: E402
 from contextlib import AbstractContextManager, nullcontext  # noqa: E402
 from datetime import datetime  # noqa: E402
+from importlib import resources  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
@@ -55,6 +56,8 @@ from trainer.provenance import provenance  # noqa: E402
 from trainer.run_folder import Interrupted, RunFolder, create_run_folder  # noqa: E402
 from trainer.summary import format_table  # noqa: E402
 
+DEFAULT_CONFIG = "pipeline.yaml"  # trainer/pipeline.yaml; ./pipeline.yaml in the repository links to it
+
 log = logging.getLogger("trainer")
 RESUMABLE_CHANGES = {"train.epochs", "train.eval_every", "output.dir"}
 
@@ -71,7 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "(CONFIG defaults to the config.yaml of its run)")
     parser.add_argument("--out", metavar="DIR", help="--eval-only: write eval-*.json here instead of beside "
                         "the checkpoint's run")
+    parser.add_argument("--config-example", action="store_true",
+                        help="print the default config (the synthetic-world demo, every key commented) and exit")
     args = parser.parse_args(argv)
+    if args.config_example:
+        return args
     if args.config is None and not (args.resume or args.eval_only):
         parser.error("a CONFIG is needed (or --resume RUN to continue a run with its own config)")
     if args.out and not args.eval_only:
@@ -274,6 +281,9 @@ def _write_json(path: Path, record: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.config_example:  # shipped in the package, so an installed project has it too
+        print(resources.files("trainer").joinpath(DEFAULT_CONFIG).read_text(), end="")
+        return 0
     try:
         run(args)
     except Interrupted as e:

@@ -364,3 +364,10 @@ def test_eval_only_writes_beside_the_run_or_into_out(tiny_world, tmp_path, capsy
     shutil.copy(ckpt, tmp_path / "loose.pt")
     err = error_of(capsys, ["--eval-only", str(tmp_path / "loose.pt")])
     assert "loose.pt is not in a run folder (RUN/<variant>/checkpoints/); give the CONFIG" in err
+
+
+def test_config_example_prints_the_default_config(capsys):
+    from trainer.run import main
+
+    assert main(["--config-example"]) == 0
+    assert capsys.readouterr().out == (ROOT / "pipeline.yaml").read_text()
