@@ -1,4 +1,4 @@
-"""trainer.sweep: grid expansion, resumability, the report's statistics and the figure.
+"""sweeps: grid expansion, resumability, the report's statistics and the figure.
 No training: trainer/run.py is replaced by a fake process that writes a final.json."""
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trainer import sweep as sw
-from trainer import sweep_report as rep
+from sweeps import cli, runner
+from sweeps import stats as rep
+from sweeps.figure import write_figure
+from sweeps.plan import expand
+from sweeps.report import verdict, write_report
+from sweeps.spec import Reference, load_sweep
 from trainer.config import ConfigError, load_config
 
 ROIS = ["full", "upper", "lower"]
 PS = [0.1, 0.3, 0.5, 0.7, 1.0]
+PAPER = {"name": "paper", "setting": "RAP", "roi": "full", "p": 0.3, "baseline_mAP": 33.5, "mAP": 46.3,
+         "best_p": [0.3, 0.5]}
 
 
 def _write_sweep(tmp_path: Path, **changes) -> Path:
@@ -23,14 +29,14 @@ def _write_sweep(tmp_path: Path, **changes) -> Path:
     base.write_text(yaml.safe_dump({"name": "t", "train": {"epochs": 1}}))
     raw = {"base": str(base), "set": {"train.epochs": 2, "data.size": [64, 32]},
            "grid": {"roi": ROIS, "p": PS, "seeds": [0, 1], "core_p": [0.3, 0.5]},
-           "runs_dir": str(tmp_path / "runs"), "out": str(tmp_path / "out")} | changes
+           "reference": PAPER, "runs_dir": str(tmp_path / "runs"), "out": str(tmp_path / "out")} | changes
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
 def test_grid_counts_baseline_once_per_seed_and_core_first(tmp_path):
-    specs = sw.expand(sw.load_sweep(_write_sweep(tmp_path)))
+    specs = expand(load_sweep(_write_sweep(tmp_path)))
     assert len(specs) == 2 * (1 + 3 * 5) == 32
     assert len({s.run_id for s in specs}) == 32
     baselines = [s for s in specs if s.p == 0]
@@ -46,7 +52,7 @@ def test_grid_counts_baseline_once_per_seed_and_core_first(tmp_path):
 
 def test_key_seeds_add_runs_to_the_key_cells_only(tmp_path):
     grid = {"roi": ROIS, "p": PS, "seeds": [0, 1], "core_p": [0.3, 0.5], "key_seeds": [2, 3]}
-    specs = sw.expand(sw.load_sweep(_write_sweep(tmp_path, grid=grid)))
+    specs = expand(load_sweep(_write_sweep(tmp_path, grid=grid)))
     extra = [s.run_id for s in specs if s.seed >= 2]
     assert sorted(extra) == sorted(f"{c}-s{seed}" for c in ("baseline", "full-p0.3", "full-p0.5") for seed in (2, 3))
     assert len(specs) == 32 + 6
@@ -56,9 +62,9 @@ def test_key_seeds_add_runs_to_the_key_cells_only(tmp_path):
 
 
 def test_overrides_make_the_intended_trainer_config(tmp_path):
-    sweep = sw.load_sweep(_write_sweep(tmp_path))
-    for spec in sw.expand(sweep):
-        cfg = load_config(sweep.base, list(spec.overrides))
+    sweep = load_sweep(_write_sweep(tmp_path))
+    for spec in expand(sweep):
+        cfg = load_config(sweep.file.base, list(spec.overrides))
         assert cfg.augment.p == spec.p and cfg.train.seed == spec.seed
         assert cfg.train.epochs == 2 and cfg.data.size == (64, 32)   # the sweep-wide `set`
         assert cfg.train.compare_baseline is False and cfg.name == spec.run_id
@@ -75,10 +81,12 @@ def test_overrides_make_the_intended_trainer_config(tmp_path):
     ({"outt": "x"}, "outt"),
     ({"grid": {"p": [0.3], "seeds": [0, 1], "key_seeds": [1, 2]}}, "grid.key_seeds"),
     ({"set": {"train.epochz": 3}}, "train.epochz"),
+    ({"reference": {"name": "paper"}}, "reference.mAP"),
+    ({"base": None}, "base"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, changes, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        sw.load_sweep(_write_sweep(tmp_path, **changes))
+        load_sweep(_write_sweep(tmp_path, **changes))
 
 
 class FakeRun:
@@ -105,23 +113,23 @@ class FakeRun:
 
 def test_finished_runs_are_skipped_and_unfinished_ones_resumed(tmp_path, monkeypatch):
     path = _write_sweep(tmp_path, grid={"roi": ["full"], "p": [0.3, 0.5], "seeds": [0, 1]})
-    sweep = sw.load_sweep(path)
-    specs = {s.run_id: s for s in sw.expand(sweep)}
+    sweep = load_sweep(path)
+    specs = {s.run_id: s for s in expand(sweep)}
     FakeRun.calls = []
-    monkeypatch.setattr(sw.subprocess, "Popen", FakeRun)
-    FakeRun(sw._command(sweep, specs["full-p0.3-s1"]))            # already finished
+    monkeypatch.setattr(runner.subprocess, "Popen", FakeRun)
+    FakeRun(runner.command(sweep, specs["full-p0.3-s1"]))            # already finished
     partial = tmp_path / "runs" / "baseline-s0" / "baseline-s0-20250101-000000"
     partial.mkdir(parents=True)
     (partial / "config.yaml").write_text("{}")                    # interrupted: no final.json
     FakeRun.calls = []
-    assert sw.main([str(path)]) == 0
+    assert cli.main([str(path)]) == 0
     assert len(FakeRun.calls) == 5                                # 6 runs, 1 already done
     names = [next(a for a in c if a.startswith("name=")) for c in FakeRun.calls]
     assert "name=full-p0.3-s1" not in names
     resumed = [c for c in FakeRun.calls if "--resume" in c]
     assert len(resumed) == 1 and resumed[0][resumed[0].index("--resume") + 1] == str(partial)
     FakeRun.calls = []
-    assert sw.main([str(path)]) == 0 and FakeRun.calls == []       # everything done: nothing runs
+    assert cli.main([str(path)]) == 0 and FakeRun.calls == []       # everything done: nothing runs
     with open(tmp_path / "out" / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 6 and {r["run_id"] for r in rows} == set(specs)
@@ -165,17 +173,17 @@ def test_clear_only_beyond_twice_the_spread_and_with_every_seed_apart():
 def test_best_p_verdict_names_the_p_values_tied_with_the_best():
     cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.53],
                                  ("full", 0.7): [0.52, 0.54], ("full", 1.0): [0.40, 0.41]}))
-    line = rep.verdict(cells)[-1]
+    line = verdict(cells, Reference(**PAPER | {"best_p": (0.3, 0.5)}))[-1]
     # 0.7 is best (0.53); 0.3 (0.515) overlaps it, 1.0 is clearly below
     assert "best full-body p for mAP is 0.7; p = 0.3, 0.7 are not clearly below it, overlapping" in line
 
 
 def test_report_and_figure_are_written(tmp_path):
-    sweep = sw.load_sweep(_write_sweep(tmp_path))
+    sweep = load_sweep(_write_sweep(tmp_path))
     cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
                                 ("full", 0.7): [0.33, 0.36], ("upper", 0.3): [0.31, 0.35]}))
     report = tmp_path / "out" / "report.md"
-    rep.write_report(sweep, cells, 32, report)
+    write_report(sweep, cells, 32, report)
     text = report.read_text()
     assert "| baseline | 0 | 0,1 | 32.0 ± 2.8 |" in text
     assert "| full | 0.3 | 0,1 | 53.0 ± 4.2 |" in text and "+21.0 (clear)" in text
@@ -186,10 +194,10 @@ def test_report_and_figure_are_written(tmp_path):
     assert "best full-body p for mAP is 0.3; p = 0.3 is not clearly below it, inside the paper's best range" in text
     assert "## Notes" not in text
     (report.parent / "notes.md").write_text("The world is too easy.\n")
-    rep.write_report(sweep, cells, 32, report)
+    write_report(sweep, cells, 32, report)
     assert "## Notes\n\nThe world is too easy.\n" in report.read_text()
     figure = tmp_path / "out" / "fig3.png"
-    rep.write_figure(cells, figure)
+    write_figure(cells, figure)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image
     height, width, _ = matplotlib.image.imread(figure).shape
@@ -208,7 +216,7 @@ class HangingRun:
 
     def wait(self, timeout=None):
         if not self.terminated:
-            raise sw.subprocess.TimeoutExpired("run.py", timeout)
+            raise runner.subprocess.TimeoutExpired("run.py", timeout)
         self.returncode = -15
         return self.returncode
 
@@ -217,9 +225,29 @@ class HangingRun:
 
 
 def test_a_run_past_the_deadline_is_stopped_and_left_for_resume(tmp_path, monkeypatch):
-    sweep = sw.load_sweep(_write_sweep(tmp_path, grid={"roi": ["full"], "p": [0.3], "seeds": [0]}))
-    monkeypatch.setattr(sw.subprocess, "Popen", HangingRun)
-    spec = sw.expand(sweep)[0]
-    assert sw.run_one(sweep, spec, deadline=sw.datetime.now(sw.timezone.utc)) == "stopped"
+    sweep = load_sweep(_write_sweep(tmp_path, grid={"roi": ["full"], "p": [0.3], "seeds": [0]}))
+    monkeypatch.setattr(runner.subprocess, "Popen", HangingRun)
+    spec = expand(sweep)[0]
+    assert runner.run_one(sweep, spec, deadline=runner.datetime.now(runner.timezone.utc)) == "stopped"
     assert HangingRun.instances[-1].terminated
-    assert sw.status(sweep, spec) == "todo"                       # no final.json: runs again next time
+    assert runner.status(sweep, spec) == "todo"                       # no final.json: runs again next time
+
+
+def test_problems_name_the_file_and_key_and_suggest_the_near_key(tmp_path):
+    path = _write_sweep(tmp_path, grid={"p": [0.3, 1.5], "sedes": [0]})
+    with pytest.raises(ConfigError) as caught:
+        load_sweep(path)
+    text = str(caught.value)
+    assert text.startswith(f"invalid {path}:")
+    assert "grid.sedes: unknown key; did you mean 'seeds'?" in text
+    assert "grid.p: must be <= 1, got 1.5" in text
+
+
+def test_the_best_p_line_compares_with_the_sweep_files_reference_only():
+    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("upper", 0.3): [0.50, 0.53]}))
+    assert not any("best upper-body p" in line for line in verdict(cells, None))
+    other = Reference(name="study", setting="Market", roi="upper", p=0.5, baseline_mAP=70.0, mAP=75.5,
+                      best_p=(0.5, 0.7))
+    assert verdict(cells, other)[-1] == (
+        "- The best upper-body p for mAP is 0.3; p = 0.3 is not clearly below it, outside the study's "
+        "best range [0.5, 0.7] (study, Market: baseline 70 -> 75.5 mAP at p = 0.5, +5.5 points).")

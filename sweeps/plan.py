@@ -1,0 +1,88 @@
+"""The runs of a sweep and their order: the most informative first, so that an interrupted
+sweep still answers the question."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sweeps.spec import Grid, Sweep
+
+BASELINE_ROI = "none"  # the roi of the p = 0 runs
+
+
+class Tier(IntEnum):
+    """Run order of a cell; every tier but REST is a *core* run."""
+
+    BASELINE = 0
+    FIRST_ROI_AT_CORE_P = 1
+    FIRST_ROI = 2
+    OTHER_ROI_AT_CORE_P = 3
+    REST = 4
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of the grid: p = 0 is the baseline (roi "none")."""
+
+    run_id: str
+    roi: str
+    p: float
+    seed: int
+    tier: Tier
+    overrides: tuple[str, ...]          # the sweep's `set`, then the run's own
+
+    @property
+    def core(self) -> bool:
+        return self.tier < Tier.REST
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One (roi, p) of the grid."""
+
+    roi: str
+    p: float
+
+
+def run_id(roi: str, p: float, seed: int) -> str:
+    return f"baseline-s{seed}" if p == 0 else f"{roi}-p{p:g}-s{seed}"
+
+
+def tier(grid: Grid, cell: GridCell) -> Tier:
+    if cell.p == 0:
+        return Tier.BASELINE
+    first, at_core_p = cell.roi == grid.roi[0], cell.p in grid.core_p
+    if first:
+        return Tier.FIRST_ROI_AT_CORE_P if at_core_p else Tier.FIRST_ROI
+    return Tier.OTHER_ROI_AT_CORE_P if at_core_p else Tier.REST
+
+
+def _own_overrides(sweep: Sweep, cell: GridCell, seed: int) -> tuple[str, ...]:
+    rid = run_id(cell.roi, cell.p, seed)
+    roi = (f"augment.roi={cell.roi}",) if cell.p > 0 else ()
+    return (f"augment.p={cell.p:g}", *roi, f"train.seed={seed}", "train.compare_baseline=false",
+            f"name={rid}", f"output.dir={sweep.runs_dir / rid}")
+
+
+def expand(sweep: Sweep) -> list[RunSpec]:
+    """The runs in execution order, seeds side by side: the baseline, the first ROI at `core_p`,
+    the first ROI at the other p, the other ROIs at `core_p` (these are the *core* runs), then
+    the rest. The key cells (baseline, first ROI at `core_p`) also run with `key_seeds`, right
+    after their first seeds."""
+    grid = sweep.file.grid
+    baseline = GridCell(BASELINE_ROI, 0.0)
+    cells = [baseline] + [GridCell(roi, p) for roi in grid.roi for p in grid.p]
+    key_cells = [baseline] + [GridCell(grid.roi[0], p) for p in grid.p if p in grid.core_p]
+    all_seeds = grid.seeds + grid.key_seeds
+    specs = [RunSpec(run_id(cell.roi, cell.p, seed), cell.roi, cell.p, seed, tier(grid, cell),
+                     sweep.overrides + _own_overrides(sweep, cell, seed))
+             for seed in all_seeds for cell in (cells if seed in grid.seeds else key_cells)]
+
+    def order(spec: RunSpec) -> tuple[int, int, int, int]:
+        """(tier, roi position, p position, seed position); the baseline's cell comes first."""
+        roi_at = grid.roi.index(spec.roi) if spec.p else -1
+        p_at = grid.p.index(spec.p) if spec.p else -1
+        return spec.tier, roi_at, p_at, all_seeds.index(spec.seed)
+    return sorted(specs, key=order)
