@@ -1,9 +1,10 @@
 """Look at what the augmentation does to your data:
 `python -m dali_pipes.preview MANIFEST_OR_CONFIG --out grid.png`.
 
-Draws a few training samples and, for each ROI mode (full / upper / lower), shows
+Draws a few training samples and, for each ROI mode of `kernels.ROI_MODES`, shows
 original | mask | donor | augmented, using the numpy backend of `kernels` with p = 1 and, for
-a trainer config, its `augment` settings and `data.size`.
+a trainer config, its `data.manifest`, `data.size` and `augment` settings (validated by
+`kernels.AugmentConfig.from_mapping`).
 Samples without a compatible donor show the original in the last two columns (and say so).
 --out is a new PNG or one this command wrote (it marks its PNGs); --force replaces any file.
 A bad input stops with one line naming it (exit 2), and then nothing is written.
@@ -11,7 +12,6 @@ A bad input stops with one line naming it (exit 2), and then nothing is written.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import struct
 import sys
@@ -23,9 +23,8 @@ import numpy as np
 import yaml
 
 from dali_pipes.manifest import OutputError, check_output, read_manifest
-from kernels import AttentionAugment, AugmentConfig
+from kernels import ROI_MODES, AttentionAugment, AugmentConfig
 
-MODES = ("full", "upper", "lower")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MARK = b"tEXt" + b"Software\x00python -m dali_pipes.preview"
 """A PNG text chunk (type and data) this command puts in its PNGs, to know them again."""
@@ -33,8 +32,8 @@ _MARK = b"tEXt" + b"Software\x00python -m dali_pipes.preview"
 
 def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
     """(manifest, augmentation options, size) of a manifest path, or of a trainer YAML config:
-    its `data.manifest`, the `augment` settings the kernels take (p and roi aside: the grid
-    shows every ROI mode at p = 1) and `data.size`."""
+    its `data.manifest`, its `augment` settings checked by `AugmentConfig.from_mapping` (p and
+    roi aside: the grid shows every ROI mode at p = 1) and `data.size`."""
     if not path.endswith((".yaml", ".yml")):
         return path, {}, None
     with open(path, encoding="utf-8") as f:
@@ -42,8 +41,12 @@ def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
     data = config.get("data") or {}
     if not data.get("manifest"):
         raise ValueError(f"{path}: no data.manifest key")
-    known = {f.name for f in dataclasses.fields(AugmentConfig)} - {"p", "roi", "seed"}
-    options = {k: v for k, v in (config.get("augment") or {}).items() if k in known}
+    augment = config.get("augment") or {}
+    try:
+        AugmentConfig.from_mapping(augment)
+    except ValueError as e:
+        raise ValueError(f"{path}: augment: {e}") from None
+    options = {k: v for k, v in augment.items() if k not in ("p", "roi", "seed")}
     size = tuple(data["size"]) if data.get("size") else None
     return data["manifest"], options, size
 
@@ -68,7 +71,7 @@ def load_batch(samples, size):
 
 def preview_grid(manifest: str, *, rows: int = 4, batch: int = 32, size=(256, 128), seed: int = 0,
                  **augment_options) -> np.ndarray:
-    """(rows * 3 modes * H, 4 * W, 3) uint8 RGB grid of original | mask | donor | augmented;
+    """(rows * len(ROI_MODES) * H, 4 * W, 3) uint8 RGB grid of original | mask | donor | augmented;
     `augment_options` are `AugmentConfig` fields (dilate, min_iou, ...)."""
     train = read_manifest(manifest, ["train"])
     rng = np.random.default_rng(seed)
@@ -77,7 +80,7 @@ def preview_grid(manifest: str, *, rows: int = 4, batch: int = 32, size=(256, 12
     pids = np.array([s.pid for s in chosen], np.int64)
     views = np.array([s.viewpoint for s in chosen], np.int64)
     blocks = []
-    for mode in MODES:
+    for mode in ROI_MODES:
         out = AttentionAugment(AugmentConfig(p=1.0, roi=mode, seed=seed, **augment_options), backend="numpy")(
             images, masks, pids, views, epoch=0, index=np.arange(len(chosen)))
         for i in range(min(rows, len(chosen))):

@@ -14,6 +14,11 @@ else of the project.
     out = aug(images, masks, pids, viewpoints, epoch=0, index=None)  # out.images (B, H, W, 3) uint8
     tail = Tail(flip=flip, crop_anchor=crop, erase_anchor=erase_at, erase_shape=erase_hw)
     out = aug(images, masks, pids, viewpoints, epoch=0, index=index, tail=tail)  # float32 (B, 3, H, W)
+
+The choices of `AugmentConfig` are tables: `ROI_MODES` (name -> the band of rows kept, and its
+code in the CUDA code) and `INPAINTERS` (name -> the fill, the backends it runs on, its radius;
+`inpainter_problem(name, backend)` says why one cannot run on a backend). Config schemas, tools
+and the CUDA code derive from them, so a new ROI mode or inpainter is one entry plus its code.
 """
 from .augment import AttentionAugment, AugmentOutput
 from .bank import DonorBank
@@ -22,13 +27,13 @@ from .composite import composite
 from .config import AugmentConfig
 from .dilate import dilate
 from .donors import draw_donors
-from .inpaint import inpaint
-from .masks import CANVAS, normalize_masks, roi_masks
+from .inpaint import INPAINTERS, inpaint, inpainter_problem
+from .masks import CANVAS, ROI_MODES, normalize_masks, roi_masks
 from .records import DonorDraw, DonorKeys, Rois
 from .tail import IMAGENET_MEAN, IMAGENET_STD, Tail, bot_tail
 
 __all__ = [
     "AttentionAugment", "AugmentConfig", "AugmentOutput", "CANVAS", "DonorBank", "DonorDraw", "DonorKeys",
-    "IMAGENET_MEAN", "IMAGENET_STD", "Rois", "Tail", "bot_tail", "compatibility", "composite", "dilate",
-    "draw_donors", "inpaint", "normalize_masks", "roi_masks",
+    "IMAGENET_MEAN", "IMAGENET_STD", "INPAINTERS", "ROI_MODES", "Rois", "Tail", "bot_tail", "compatibility",
+    "composite", "dilate", "draw_donors", "inpaint", "inpainter_problem", "normalize_masks", "roi_masks",
 ]

@@ -24,7 +24,7 @@ from .composite import composite
 from .config import AugmentConfig
 from .dilate import dilate
 from .donors import draw_donors
-from .inpaint import TELEA_RADIUS, inpaint
+from .inpaint import INPAINTERS, inpaint, inpainter_problem
 from .layouts import hint, masks_bhw, to_uint8_bhwc
 from .masks import CANVAS, normalize_masks, roi_masks
 from .records import DonorKeys
@@ -88,9 +88,8 @@ class AttentionAugment:
             raise ValueError(f"AttentionAugment: backend={backend!r}: expected one of {list(BACKENDS)}")
         if not isinstance(config, AugmentConfig):
             raise TypeError(f"AttentionAugment: config must be an AugmentConfig, got {type(config).__name__}")
-        if backend == "cupy" and config.inpaint == "telea":
-            raise ValueError("AttentionAugment: inpaint='telea' runs on the numpy backend only; "
-                             "use inpaint='pullpush' with backend='cupy'")
+        if backend != "auto":
+            _check_inpainter(config.inpaint, backend)
         self.config = config
         self.backend = backend
         self.bank = DonorBank(config.bank_size)
@@ -146,9 +145,7 @@ class AttentionAugment:
             wanted = "cupy arrays or CUDA tensors" if self.backend == "cupy" else "numpy arrays or CPU tensors"
             raise ValueError(f"AttentionAugment: backend={self.backend!r} got {library} arrays on the {where}; "
                              f"pass {wanted} or use backend='auto'")
-        if on_gpu and self.config.inpaint == "telea":
-            raise ValueError("AttentionAugment: inpaint='telea' runs on the numpy backend only; "
-                             "use inpaint='pullpush' for GPU input")
+        _check_inpainter(self.config.inpaint, needed)
 
     def _validated(self, images, masks, pids, viewpoints, index, raw=None):
         """Shapes and dtypes checked once here: (images, masks uint8, pids, viewpoints, index int64 or
@@ -216,15 +213,22 @@ class AttentionAugment:
         if rows.size == 0:
             return images.copy()
         donor_images, donor_rois, donor_boxes = self.bank.take(images, rois, donor[rows])
-        if cfg.inpaint == "none":
+        inpainter = INPAINTERS[cfg.inpaint]
+        if inpainter.fill is None:
             background = donor_images
         else:
-            width = donor_boxes[:, 3] - donor_boxes[:, 2] + 1
-            radius = TELEA_RADIUS * width if cfg.inpaint == "telea" else None
+            radius = inpainter.radius_for(donor_boxes[:, 3] - donor_boxes[:, 2] + 1)  # of the donor's ROI box
             background = inpaint(donor_images, dilate(donor_rois, cfg.dilate), cfg.inpaint, radius=radius)
         out = images.copy()
         out[rows] = composite(images[rows], rois.masks[rows], background)
         return out
+
+
+def _check_inpainter(name: str, backend: str) -> None:
+    """Refuse inpainting method `name` when it does not run on array backend `backend`."""
+    problem = inpainter_problem(name, backend)
+    if problem:
+        raise ValueError(f"AttentionAugment: inpaint={problem}")
 
 
 def _labels_array(name: str, a, xp):

@@ -1,64 +1,95 @@
-"""`AugmentConfig`: the parameters of the attention augmentation, validated once."""
-from __future__ import annotations
+"""`AugmentConfig`: the parameters of the attention augmentation, validated once.
 
+Each field declares its default, help text and allowed values in its metadata (`help`; `ge`,
+`gt`, `le`, `lt` bounds, `odd`; `choices`: a table of names, `ROI_MODES` or `INPAINTERS`).
+`AugmentConfig` checks itself from them, and config schemas built on it (the trainer's
+`augment` section) read them instead of repeating them.
+"""
+import difflib
 import numbers
-from dataclasses import dataclass
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
-ROI_MODES = ("full", "upper", "lower")
-INPAINT_METHODS = ("pullpush", "telea", "none")
+from .inpaint import INPAINTERS
+from .masks import ROI_MODES
+
+_BOUNDS = (("ge", operator.ge, ">="), ("gt", operator.gt, ">"), ("le", operator.le, "<="), ("lt", operator.lt, "<"))
+
+
+def _option(default, help: str, **allowed):
+    """A field of `AugmentConfig` with its help text and allowed values (see the module doc)."""
+    return field(default=default, metadata={"help": help, **allowed})
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Parameters of `AttentionAugment`. Invalid values raise `ValueError` naming the field.
+    """Parameters of `AttentionAugment` (each field's help text is in its metadata). Invalid
+    values raise `ValueError` naming the field, the value and what is allowed."""
 
-    p: probability in [0, 1] that a sample tries to swap its background.
-    roi: "full" (whole person mask), "upper" or "lower" (a band of the mask's bounding box).
-    split: in (0, 1); the upper band is the top `split` of the bounding box height.
-    min_area_ratio: in [0, 1]; candidates need min(A_i, A_j) / max(A_i, A_j) >= this.
-    min_iou: in [0, 1]; candidates need IoU of the normalized ROI masks >= this.
-    same_viewpoint: candidates need the same viewpoint when both are known (>= 0).
-    dilate: odd size >= 1 of the square that grows the donor's hole (31 = paper's 7x7 x 5).
-    inpaint: "pullpush" (both backends), "telea" (OpenCV, numpy backend only) or "none".
-    bank_size: >= 0 earlier samples kept as extra donors (0 = donors from the batch only).
-    seed: integer seed of the counter-based RNG (draws depend on seed, epoch, sample index).
-    """
-
-    p: float = 0.5
-    roi: str = "full"
-    split: float = 0.5
-    min_area_ratio: float = 0.8
-    min_iou: float = 0.5
-    same_viewpoint: bool = True
-    dilate: int = 31
-    inpaint: str = "pullpush"
-    bank_size: int = 0
-    seed: int = 0
+    p: float = _option(0.5, "probability of swapping a sample's background", ge=0, le=1)
+    roi: str = _option("full", "region kept from the sample: the person mask or a band of its bounding box",
+                       choices=ROI_MODES)
+    split: float = _option(0.5, "upper body = top `split` of the mask's bounding box", gt=0, lt=1)
+    min_area_ratio: float = _option(0.8, "candidates need min(A_i, A_j) / max(A_i, A_j) of ROI areas >= this",
+                                    ge=0, le=1)
+    min_iou: float = _option(0.5, "candidates need the IoU of the normalized ROI masks >= this", ge=0, le=1)
+    same_viewpoint: bool = _option(True, "donor must share the viewpoint when both are known (>= 0)")
+    dilate: int = _option(31, "square dilation of the donor's mask (odd; 31 = the paper's 7x7 x 5)", ge=1, odd=True)
+    inpaint: str = _option("pullpush", "fill of the donor's hole (telea: numpy backend only)", choices=INPAINTERS)
+    bank_size: int = _option(0, "donor bank of earlier samples (0 = current batch only)", ge=0)
+    seed: int = _option(0, "seed of the counter-based RNG (draws depend on seed, epoch, sample index)")
 
     def __post_init__(self) -> None:
-        for name in ("p", "min_area_ratio", "min_iou"):
-            _check_real(name, getattr(self, name), "a number in [0, 1]", lambda v: 0.0 <= v <= 1.0)
-        _check_real("split", self.split, "a number in (0, 1)", lambda v: 0.0 < v < 1.0)
-        _check_choice("roi", self.roi, ROI_MODES)
-        _check_choice("inpaint", self.inpaint, INPAINT_METHODS)
-        if not isinstance(self.same_viewpoint, bool):
-            raise ValueError(f"AugmentConfig.same_viewpoint={self.same_viewpoint!r}: expected True or False")
-        _check_int("dilate", self.dilate, "an odd integer >= 1", lambda v: v >= 1 and v % 2 == 1)
-        _check_int("bank_size", self.bank_size, "an integer >= 0", lambda v: v >= 0)
-        _check_int("seed", self.seed, "an integer", lambda v: True)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not _accepts(f.type, f.metadata, value):
+                raise ValueError(f"AugmentConfig.{f.name}={value!r}: expected {_allowed(f.type, f.metadata)}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping) -> "AugmentConfig":
+        """An `AugmentConfig` from a plain mapping of field names to values (parsed YAML); an
+        unknown key raises `ValueError` naming it, with a did-you-mean and the fields allowed.
+
+        >>> AugmentConfig.from_mapping({"roi": "uper"})
+        Traceback (most recent call last):
+        ...
+        ValueError: AugmentConfig.roi='uper': expected one of ['full', 'upper', 'lower']
+        """
+        if not isinstance(values, Mapping):
+            raise ValueError(f"AugmentConfig: expected a mapping of its fields, got {values!r}")
+        names = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in names:
+                near = difflib.get_close_matches(str(key), names, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ValueError(f"AugmentConfig.{key}: unknown field{hint}; allowed: {', '.join(names)}")
+        return cls(**values)
 
 
-def _check_real(name, value, allowed, ok) -> None:
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (is_number and ok(float(value))):
-        raise ValueError(f"AugmentConfig.{name}={value!r}: expected {allowed}")
+def _accepts(tp: type, meta: Mapping, value) -> bool:
+    """Whether `value` is of field type `tp` (bool, int, float, str) and allowed by `meta`."""
+    if "choices" in meta:
+        return value in tuple(meta["choices"])
+    if tp is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if tp is int else numbers.Real):
+        return False
+    v = tp(value)
+    in_bounds = all(test(v, meta[key]) for key, test, _ in _BOUNDS if key in meta)
+    return in_bounds and not (meta.get("odd") and v % 2 == 0)
 
 
-def _check_int(name, value, allowed, ok) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not ok(int(value)):
-        raise ValueError(f"AugmentConfig.{name}={value!r}: expected {allowed}")
-
-
-def _check_choice(name, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"AugmentConfig.{name}={value!r}: expected one of {list(choices)}")
+def _allowed(tp: type, meta: Mapping) -> str:
+    """What field type `tp` with `meta` allows, in words: "a number in [0, 1]", "an odd integer >= 1"."""
+    if "choices" in meta:
+        return f"one of {list(meta['choices'])}"
+    if tp is bool:
+        return "True or False"
+    kind = "a number" if tp is float else "an odd integer" if meta.get("odd") else "an integer"
+    low = [key for key in ("ge", "gt") if key in meta]
+    high = [key for key in ("le", "lt") if key in meta]
+    if low and high:
+        return (f"{kind} in {'[' if low[0] == 'ge' else '('}{meta[low[0]]}, "
+                f"{meta[high[0]]}{']' if high[0] == 'le' else ')'}")
+    return " ".join([kind, *(f"{word} {meta[key]}" for key, _, word in _BOUNDS if key in meta)])

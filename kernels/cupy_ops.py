@@ -13,10 +13,10 @@ import cupy
 import numpy as np
 
 from .cuda_sources import NVRTC_OPTIONS, program
+from .masks import ROI_MODES
 from .pullpush import GAIN
 from .records import DonorDraw, DonorKeys, Rois
 
-_ROI_CODES = {"full": 0, "upper": 1, "lower": 2}
 _BLOCK = 256
 _MAX_GRID = 65535
 _CHOOSE_BLOCK = 128  # threads per sample of `choose_donors` (at most CHOOSE_MAX_BLOCK of augment.cu)
@@ -58,7 +58,7 @@ def roi_masks(masks, roi: str, split: float) -> Rois:
     masks = cupy.ascontiguousarray(masks)
     b, h, w = masks.shape
     rows, (band, boxes, areas) = _roi_scratch(b, h)
-    _launch_blocks("roi_boxes", b, _BLOCK, (masks, *_i32(b, h, w, _ROI_CODES[roi]), np.float64(split), *rows, band,
+    _launch_blocks("roi_boxes", b, _BLOCK, (masks, *_i32(b, h, w, ROI_MODES[roi].code), np.float64(split), *rows, band,
                                             boxes, areas))
     rois = cupy.empty((b, h, w), cupy.uint8)
     _launch("roi_masks", b * h * w, (masks, band, *_i32(b, h, w), rois))
@@ -205,7 +205,7 @@ def attention_augment(config, bank, images, masks, pids, viewpoints, index, inde
     rows, (band, boxes, areas) = _roi_scratch(b, h)
     rois = cupy.empty((b, h, w), cupy.uint8)
     normalized = cupy.empty((b, k), cupy.float32)
-    _launch_blocks("roi_keys", b, _BLOCK, (masks, *_i32(b, h, w, _ROI_CODES[config.roi]), np.float64(config.split),
+    _launch_blocks("roi_keys", b, _BLOCK, (masks, *_i32(b, h, w, ROI_MODES[config.roi].code), np.float64(config.split),
                                            *_i32(ch, cw), *rows, band, boxes, areas, rois, normalized))
     inter = cupy.matmul(normalized, normalized.T)  # (B, B) float32 exact counts; the diagonal: ones per mask
     store = bank.device_store(images, k) if bank.size else None

@@ -1,25 +1,44 @@
-"""Inpainting of donor holes: pull-push (both backends), Telea, or none."""
+"""Inpainting of donor holes, and `INPAINTERS`: the methods, the backends they run on, their radius."""
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from .arrays import is_cupy
-from .config import INPAINT_METHODS
 from .pullpush import pullpush
 
-TELEA_RADIUS = 0.1
-"""Telea radius as a fraction of the hole's bounding-box width (the paper's choice)."""
+
+@dataclass(frozen=True)
+class Inpainter:
+    """An inpainting method.
+
+    fill: (images, holes, radius) -> the filled images, in the library of `images`; None: no
+    fill (the images are kept). backends: the array backends it runs on ("numpy", "cupy").
+    radius: the radius it is given, as this fraction of the width of the hole's bounding box;
+    None: it takes no radius.
+    """
+
+    fill: Callable | None
+    backends: tuple[str, ...]
+    radius: float | None = None
+
+    def radius_for(self, width):
+        """The radius for holes whose bounding boxes are `width` (a number or array) wide; None
+        for a method without radius."""
+        return None if self.radius is None else self.radius * width
 
 
 def inpaint(images, holes, method: str = "pullpush", radius=None):
-    """Fill `holes` of `images`; pixels outside the holes are returned unchanged.
+    """Fill `holes` of `images` with `method` (`INPAINTERS`); pixels outside the holes are returned unchanged.
 
     images: (B, H, W, 3) uint8. holes: (B, H, W) uint8, non-zero = fill. Same array library.
     method: "pullpush" (numpy or cupy; see `kernels.pullpush`), "telea" (`cv2.inpaint` with
     INPAINT_TELEA, one OpenCV call per image, numpy only) or "none" (a copy of `images`).
-    radius: Telea only: a number or (B,) numbers; default `TELEA_RADIUS` x the width of each
-    hole's bounding box (at least 1).
+    radius: for a method with a radius (Telea): a number or (B,) numbers; default the method's
+    fraction (`Inpainter.radius`) of the width of each hole's bounding box (at least 1).
     Returns (B, H, W, 3) uint8 in the library of `images`.
 
     >>> img = np.full((1, 8, 8, 3), 200, np.uint8); hole = np.zeros((1, 8, 8), np.uint8)
@@ -27,8 +46,8 @@ def inpaint(images, holes, method: str = "pullpush", radius=None):
     >>> int(inpaint(img, hole)[0, 4, 4, 0])
     200
     """
-    if method not in INPAINT_METHODS:
-        raise ValueError(f"inpaint: method={method!r}: expected one of {list(INPAINT_METHODS)}")
+    if method not in INPAINTERS:
+        raise ValueError(f"inpaint: method={method!r}: expected one of {list(INPAINTERS)}")
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"inpaint: images must be (B, H, W, 3) uint8, "
                          f"got shape {tuple(images.shape)} dtype {images.dtype}")
@@ -37,12 +56,39 @@ def inpaint(images, holes, method: str = "pullpush", radius=None):
                          f"got shape {tuple(holes.shape)} dtype {holes.dtype}")
     if is_cupy(images) != is_cupy(holes):
         raise ValueError("inpaint: images and holes must both be numpy or both be cupy arrays")
-    if method == "none" or images.shape[0] == 0:
+    inpainter = INPAINTERS[method]
+    if inpainter.fill is None or images.shape[0] == 0:
         return images.copy()
-    if method == "telea":
-        if is_cupy(images):
-            raise ValueError("inpaint: method='telea' runs on the numpy backend only (OpenCV); use 'pullpush' on cupy")
-        return _telea(images, holes, radius)
+    problem = inpainter_problem(method, "cupy" if is_cupy(images) else "numpy")
+    if problem:
+        raise ValueError(f"inpaint: method={problem}")
+    if radius is None and inpainter.radius is not None:
+        radius = inpainter.radius_for(_hole_widths(holes))
+    return inpainter.fill(images, holes, radius)
+
+
+def inpainter_problem(name: str, backend: str) -> str | None:
+    """Why inpainting method `name` (`INPAINTERS`) cannot run on array backend `backend`
+    ("numpy" or "cupy"), or None when it can.
+
+    >>> inpainter_problem("telea", "cupy")
+    "'telea' runs on the numpy backend only; on cupy use 'pullpush' or 'none'"
+    """
+    backends = INPAINTERS[name].backends
+    if backend in backends:
+        return None
+    usable = " or ".join(repr(other) for other, inpainter in INPAINTERS.items() if backend in inpainter.backends)
+    return f"{name!r} runs on the {' and '.join(backends)} backend{'s' if len(backends) > 1 else ''} only; " \
+           f"on {backend} use {usable}"
+
+
+def _hole_widths(holes):
+    """(B,) width of each hole's bounding box (0 for an empty hole)."""
+    columns = holes.any(axis=1)  # (B, W)
+    return columns.shape[1] - columns.argmax(axis=1) - columns[:, ::-1].argmax(axis=1)
+
+
+def _pullpush(images, holes, radius):
     if is_cupy(images):
         from . import cupy_ops
 
@@ -51,10 +97,14 @@ def inpaint(images, holes, method: str = "pullpush", radius=None):
 
 
 def _telea(images: np.ndarray, holes: np.ndarray, radius) -> np.ndarray:
-    if radius is None:
-        columns = holes.any(axis=1)  # (B, W)
-        width = columns.shape[1] - columns.argmax(axis=1) - columns[:, ::-1].argmax(axis=1)
-        radius = TELEA_RADIUS * width
     radius = np.maximum(np.broadcast_to(np.asarray(radius, np.float64), (len(images),)), 1.0)
     return np.stack([cv2.inpaint(img, hole, float(r), cv2.INPAINT_TELEA)
                      for img, hole, r in zip(images, holes, radius)])
+
+
+INPAINTERS = {
+    "pullpush": Inpainter(_pullpush, ("numpy", "cupy")),
+    "telea": Inpainter(_telea, ("numpy",), radius=0.1),  # OpenCV; a tenth of the box width: the paper's choice
+    "none": Inpainter(None, ("numpy", "cupy")),
+}
+"""name -> `Inpainter`: the methods of `inpaint` (and of `AugmentConfig.inpaint`)."""

@@ -1,8 +1,9 @@
 """ROI masks, their areas and bounding boxes, and normalized masks.
 
-The ROI of a sample is its person mask (`roi="full"`) or the mask restricted to the upper or
-lower band of the mask's bounding box: with rows y0..y1 (h = y1 - y0 + 1) and
-`cut = y0 + floor(split * h + 0.5)`, "upper" keeps rows [y0, cut) and "lower" rows [cut, y1].
+The ROI of a sample is its person mask restricted to a band of rows of the mask's bounding box,
+chosen by the ROI mode (`ROI_MODES`). With rows y0..y1 (h = y1 - y0 + 1) a band runs between two
+of the edges `BAND_EDGES`: "top" (y0), "cut" (`y0 + floor(split * h + 0.5)`) and "bottom"
+(y1 + 1): "full" keeps rows [y0, y1], "upper" rows [y0, cut) and "lower" rows [cut, y1].
 
 A normalized mask crops a ROI to its bounding box (h x w) and resizes it, nearest neighbour,
 to width `Wc` keeping the aspect ratio: the crop becomes `hn = max(1, rint(h * Wc / w))` rows,
@@ -13,11 +14,32 @@ column `min(floor(u * (1 / (Wc / w))), w - 1)`, row v reads `min(floor(v * (1 / 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .arrays import is_cupy
-from .config import ROI_MODES
 from .records import Rois
+
+BAND_EDGES = ("top", "cut", "bottom")
+"""The edges a ROI band runs between, in the order the CUDA code numbers them (see the module doc)."""
+
+
+@dataclass(frozen=True)
+class RoiMode:
+    """A ROI mode. code: its number in the CUDA code (0, 1, ... over `ROI_MODES`); band: the
+    (start, stop) edges of the rows of the bounding box it keeps, two of `BAND_EDGES`."""
+
+    code: int
+    band: tuple[str, str]
+
+
+ROI_MODES = {
+    "full": RoiMode(0, ("top", "bottom")),
+    "upper": RoiMode(1, ("top", "cut")),
+    "lower": RoiMode(2, ("cut", "bottom")),
+}
+"""name -> `RoiMode`: the ROI modes of `roi_masks` (and of `AugmentConfig.roi`)."""
 
 CANVAS = (72, 24)
 """(Hc, Wc) of normalized masks: 24 columns, room for a person box up to 3x taller than wide."""
@@ -27,7 +49,7 @@ EMPTY_BOX = (0, -1, 0, -1)
 
 
 def roi_masks(masks, roi: str = "full", split: float = 0.5) -> Rois:
-    """ROIs of `masks` ((B, H, W) uint8, non-zero = person) for `roi` in full/upper/lower.
+    """ROIs of `masks` ((B, H, W) uint8, non-zero = person) for ROI mode `roi` (`ROI_MODES`).
 
     >>> m = np.zeros((1, 8, 4), np.uint8); m[0, 2:6, 1:3] = 1
     >>> r = roi_masks(m, "upper"); r.boxes.tolist(), r.areas.tolist()
@@ -47,10 +69,11 @@ def roi_masks(masks, roi: str = "full", split: float = 0.5) -> Rois:
     b, h, w = masks.shape
     person = masks != 0
     rows = np.arange(h)
-    if roi != "full":
+    band = ROI_MODES[roi].band
+    if band != ("top", "bottom"):  # the whole box keeps every row of the mask
         y0, y1 = _first_last(person.any(axis=2))
-        cut = y0 + np.floor(split * (y1 - y0 + 1) + 0.5).astype(np.int64)
-        lo, hi = (y0, cut) if roi == "upper" else (cut, y1 + 1)
+        edges = dict(top=y0, cut=y0 + np.floor(split * (y1 - y0 + 1) + 0.5).astype(np.int64), bottom=y1 + 1)
+        lo, hi = (edges[edge] for edge in band)
         person &= ((rows >= lo[:, None]) & (rows < hi[:, None]))[:, :, None]
     row_counts = np.count_nonzero(person, axis=2)  # (B, H)
     areas = row_counts.sum(axis=1).astype(np.int32)

@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 import yaml
 
+import kernels.config
 from trainer.model import model_name_problem
-from trainer.typed_tree import ConfigError, build, option, section
+from trainer.typed_tree import ConfigError, build, derived_section, option, section
 
 __all__ = ["Config", "ConfigError", "load_config", "read_yaml", "from_dict", "parse_overrides", "to_dict",
            "dump_config"]
@@ -77,19 +78,9 @@ class LoaderConfig:
         "bank", "masks decoded once into a bit-packed mask bank, or from PNG every batch")
 
 
-@dataclass(frozen=True)
-class AugmentConfig:
-    """The attention (background-swap) augmentation; p = 0 disables it."""
-
-    p: float = option(0.5, "probability of swapping a sample's background", ge=0, le=1)
-    roi: Literal["full", "upper", "lower"] = option("full", "region kept from the sample")
-    split: float = option(0.5, "upper body = top `split` of the mask's bounding box", gt=0, lt=1)
-    min_area_ratio: float = option(0.8, "min(A_i, A_j) / max(A_i, A_j) of ROI areas", ge=0, le=1)
-    min_iou: float = option(0.5, "IoU of normalized ROI masks", ge=0, le=1)
-    same_viewpoint: bool = option(True, "donor must share the viewpoint when both are known")
-    dilate: int = option(31, "square dilation of the donor's mask (odd)", ge=1, odd=True)
-    inpaint: Literal["pullpush", "telea", "none"] = option("pullpush", "fill of the donor's hole")
-    bank_size: int = option(0, "donor bank of earlier samples (0 = current batch only)", ge=0)
+AugmentConfig = derived_section(
+    kernels.config.AugmentConfig, "The attention (background-swap) augmentation; p = 0 disables it "
+    "(its seed is train.seed).", __name__, omit=("seed",))
 
 
 @dataclass(frozen=True)

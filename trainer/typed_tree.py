@@ -1,7 +1,8 @@
 """Frozen dataclass trees built from plain mappings (parsed YAML), with every problem reported.
 
 Fields declare their checks in metadata via `option(default, help, ge=, gt=, le=, lt=, odd=)`;
-nested sections use `section(cls)`. Supported annotations: bool, int, float, str, Literal[...],
+nested sections use `section(cls)`; `derived_section` makes a section from another dataclass
+whose fields carry the same metadata (plus `choices`, a table of names: a `Literal`). Supported annotations: bool, int, float, str, Literal[...],
 tuple[T, ...] / tuple[T, T], nested dataclasses and `X | None`. `build` collects *every*
 problem as "key.path: what is wrong; what is allowed" instead of stopping at the first.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from dataclasses import MISSING, field, fields, is_dataclass
+from dataclasses import MISSING, field, fields, is_dataclass, make_dataclass
 from typing import Any, Literal
 
 
@@ -32,6 +33,21 @@ def option(default: Any, help: str = "", **checks: Any) -> Any:
 def section(cls: type) -> Any:
     """A nested config section, defaulting to `cls()`."""
     return field(default_factory=cls, metadata={"help": cls.__doc__ or ""})
+
+
+def derived_section(source: type, doc: str, module: str, omit: tuple[str, ...] = ()) -> type:
+    """A frozen section class named as dataclass `source`, in `module`, with `source`'s fields
+    less `omit`: their types, defaults, help texts and checks; a field whose metadata has
+    `choices` (names, e.g. the keys of a table) becomes `Literal` of them."""
+    hints = typing.get_type_hints(source)
+    specs = []
+    for f in fields(source):
+        if f.name not in omit:
+            checks = dict(f.metadata)
+            choices = checks.pop("choices", None)
+            tp = hints[f.name] if choices is None else Literal[tuple(choices)]
+            specs.append((f.name, tp, option(f.default, **checks)))
+    return make_dataclass(source.__name__, specs, frozen=True, namespace={"__doc__": doc, "__module__": module})
 
 
 def _type_name(tp: Any) -> str:

@@ -21,7 +21,7 @@ __device__ void row_stat(const u8* row, int W, int* count, int* first, int* last
 }
 
 // Block-level (every thread of the block calls it): the ROI of sample b -- its row band [lo, hi)
-// (mode 0 full, 1 upper, 2 lower), its bounding box (y0, y1, x0, x1), (0, -1, 0, -1) when
+// (between the edges ROI_BAND_EDGES gives for ROI mode `mode`), its bounding box (y0, y1, x0, x1), (0, -1, 0, -1) when
 // empty, and its area -- into band (B, 2), boxes (B, 4), areas (B,), visible to the block on
 // return. count, first, last: (B, H) scratch of row statistics. state: 7 ints of shared memory.
 __device__ void sample_roi(const u8* masks, long long b, int H, int W, int mode, double split, int* count,
@@ -41,9 +41,10 @@ __device__ void sample_roi(const u8* masks, long long b, int H, int W, int mode,
   __syncthreads();
   int lo = 0, hi = 0;
   if (*y1 >= 0) {
-    int cut = *y0 + (int)floor(split * (double)(*y1 - *y0 + 1) + 0.5);
-    lo = mode == 2 ? cut : *y0;
-    hi = mode == 1 ? cut : *y1 + 1;
+    const int band_edges[] = ROI_BAND_EDGES;
+    int edges[3] = {*y0, *y0 + (int)floor(split * (double)(*y1 - *y0 + 1) + 0.5), *y1 + 1};  // top, cut, bottom
+    lo = edges[band_edges[2 * mode]];
+    hi = edges[band_edges[2 * mode + 1]];
   }
   for (int y = lo + threadIdx.x; y < hi; y += blockDim.x) {  // the rows of the ROI
     long long r = b * H + y;

@@ -2,12 +2,13 @@ import cv2
 import numpy as np
 
 from dali_pipes import read_manifest
-from dali_pipes.preview import MODES, load_batch, main, preview_grid
+from dali_pipes.preview import load_batch, main, preview_grid
+from kernels import ROI_MODES
 
 
 def test_grid_shows_original_mask_donor_augmented_per_mode(tiny_world):
     grid = preview_grid(str(tiny_world), rows=2, size=(64, 32), min_iou=0.0, min_area_ratio=0.0)
-    assert grid.shape == (len(MODES) * 2 * 64, 4 * 32, 3) and grid.dtype == np.uint8
+    assert grid.shape == (len(ROI_MODES) * 2 * 64, 4 * 32, 3) and grid.dtype == np.uint8
     # the mask column is binary (0/255) below the caption
     assert set(np.unique(grid[20:64, 32:64])) <= {0, 255}
 
@@ -44,6 +45,18 @@ def test_a_trainer_config_gives_the_manifest_size_and_augment_settings(tiny_worl
     assert cv2.imread(str(out)).shape == (3 * 32, 4 * 16, 3)  # the config's data.size
     expected = preview_grid(str(tiny_world), rows=1, size=(32, 16), dilate=5, min_iou=0.0)
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), expected)
+
+
+def test_a_bad_augment_setting_stops_naming_the_key(tiny_world, tmp_path, capsys):
+    import yaml
+    config = tmp_path / "cfg.yaml"
+    for augment, named in (({"dilate": 4}, "AugmentConfig.dilate=4: expected an odd integer >= 1"),
+                           ({"rio": "upper"}, "AugmentConfig.rio: unknown field (did you mean 'roi'?)")):
+        config.write_text(yaml.safe_dump({"data": {"manifest": str(tiny_world)}, "augment": augment}))
+        assert main([str(config), "--out", str(tmp_path / "g.png"), "--rows", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {config}: augment: ") and named in err
+    assert not (tmp_path / "g.png").exists()
 
 
 def test_cli_names_an_unreadable_image(tiny_world, tmp_path, capsys):

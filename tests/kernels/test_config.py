@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kernels import AugmentConfig
+from kernels import INPAINTERS, ROI_MODES, AugmentConfig
 
 
 def test_defaults_match_design():
@@ -36,3 +36,21 @@ def test_bad_values_name_field_value_and_allowed(field, value, allowed):
         AugmentConfig(**{field: value})
     message = str(err.value)
     assert f"AugmentConfig.{field}={value!r}" in message and allowed in message
+
+
+def test_choices_come_from_the_tables():
+    roi, inpaint = (f for f in dataclasses.fields(AugmentConfig) if f.name in ("roi", "inpaint"))
+    assert roi.metadata["choices"] is ROI_MODES and inpaint.metadata["choices"] is INPAINTERS
+    assert list(ROI_MODES) == ["full", "upper", "lower"] and "telea" in INPAINTERS
+    assert sorted(mode.code for mode in ROI_MODES.values()) == list(range(len(ROI_MODES)))
+
+
+def test_from_mapping_validates_and_names_unknown_keys():
+    assert AugmentConfig.from_mapping({"roi": "upper", "dilate": 5}) == AugmentConfig(roi="upper", dilate=5)
+    with pytest.raises(ValueError, match=r"AugmentConfig.dilat: unknown field \(did you mean 'dilate'\?\); "
+                                         r"allowed: p, roi, split"):
+        AugmentConfig.from_mapping({"dilat": 5})
+    with pytest.raises(ValueError, match=r"AugmentConfig.p=2: expected a number in \[0, 1\]"):
+        AugmentConfig.from_mapping({"p": 2})
+    with pytest.raises(ValueError, match="expected a mapping"):
+        AugmentConfig.from_mapping([("p", 1)])

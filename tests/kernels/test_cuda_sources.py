@@ -67,3 +67,9 @@ def test_every_launched_kernel_exists():
     declared = set(re.findall(r'extern "C" __global__ void (\w+)\(', program))
     assert declared == launched, "kernels nobody launches, or launched but missing"
     assert sorted(p.stem for p in cuda_sources.CUDA_DIR.glob("*.cu")) == sorted(cuda_sources.MODULES)
+
+
+def test_every_unit_starts_with_the_band_edges_of_the_roi_modes():
+    assert cuda_sources.definitions().endswith("#define ROI_BAND_EDGES {0, 2, 0, 1, 1, 2}\n")  # full, upper, lower
+    for module in cuda_sources.MODULES + ("program",):
+        assert unit(module).startswith(cuda_sources.definitions())

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels import inpaint
+from kernels import inpaint, inpainter_problem
 
 
 @pytest.fixture
@@ -64,3 +64,8 @@ def test_bad_arguments(scene):
 
 def test_empty_batch():
     assert inpaint(np.zeros((0, 4, 4, 3), np.uint8), np.zeros((0, 4, 4), np.uint8)).shape == (0, 4, 4, 3)
+
+
+def test_inpainter_problem_names_the_backends():
+    assert inpainter_problem("pullpush", "cupy") is None and inpainter_problem("telea", "numpy") is None
+    assert inpainter_problem("telea", "cupy") == "'telea' runs on the numpy backend only; on cupy use 'pullpush' or 'none'"

@@ -127,3 +127,17 @@ def test_malformed_yaml_in_set_names_the_key():
     [msg] = problems({}, ["train.milestones=[1, 2"])
     assert msg.startswith("train.milestones: the value '[1, 2' is not valid YAML (line 1, column 6: ")
     assert problems({}, ["name=a: b: c"])[0].startswith("name: the value 'a: b: c' is not valid YAML")
+
+
+def test_the_augment_section_is_the_kernels_config_less_its_seed():
+    from dataclasses import fields
+
+    import kernels
+    from trainer.config import AugmentConfig
+    section = {f.name: (f.default, dict(f.metadata)) for f in fields(AugmentConfig)}
+    source = {f.name: (f.default, {k: v for k, v in f.metadata.items() if k != "choices"})
+              for f in fields(kernels.AugmentConfig) if f.name != "seed"}
+    assert section == source
+    assert "augment.inpaint: got 'teela'; did you mean 'telea'? allowed: pullpush, telea, none" in problems(
+        {"augment": {"inpaint": "teela"}})
+    assert problems({"augment": {"seed": 1}})[0].startswith("augment.seed: unknown key")
