@@ -36,7 +36,8 @@ class AugmentConfig:
     min_iou: float = _option(0.5, "candidates need the IoU of the normalized ROI masks >= this", ge=0, le=1)
     same_viewpoint: bool = _option(True, "donor must share the viewpoint when both are known (>= 0)")
     dilate: int = _option(31, "square dilation of the donor's mask (odd; 31 = the paper's 7x7 x 5)", ge=1, odd=True)
-    inpaint: str = _option("pullpush", "fill of the donor's hole (telea: numpy backend only)", choices=INPAINTERS)
+    inpaint: str = _option("pullpush", "fill of the donor's hole (INPAINTERS: the backends each runs on)",
+                           choices=INPAINTERS)
     bank_size: int = _option(0, "donor bank of earlier samples (0 = current batch only)", ge=0)
     seed: int = _option(0, "seed of the counter-based RNG (draws depend on seed, epoch, sample index)")
 

@@ -2,8 +2,9 @@
 
 Fields declare their checks in metadata via `option(default, help, ge=, gt=, le=, lt=, odd=)`;
 nested sections use `section(cls)`; `derived_section` makes a section from another dataclass
-whose fields carry the same metadata (plus `choices`, a table of names: a `Literal`). Supported annotations: bool, int, float, str, Literal[...],
-tuple[T, ...] / tuple[T, T], nested dataclasses and `X | None`. `build` collects *every*
+whose fields carry the same metadata (plus `choices`, a table of names: a `Literal`).
+Supported annotations: bool, int, float, str, Literal[...], tuple[T, ...] / tuple[T, T],
+nested dataclasses and `X | None`. `build` collects *every*
 problem as "key.path: what is wrong; what is allowed" instead of stopping at the first.
 """
 from __future__ import annotations

@@ -68,4 +68,5 @@ def test_empty_batch():
 
 def test_inpainter_problem_names_the_backends():
     assert inpainter_problem("pullpush", "cupy") is None and inpainter_problem("telea", "numpy") is None
-    assert inpainter_problem("telea", "cupy") == "'telea' runs on the numpy backend only; on cupy use 'pullpush' or 'none'"
+    expected = "'telea' runs on the numpy backend only; on cupy use 'pullpush' or 'none'"
+    assert inpainter_problem("telea", "cupy") == expected
