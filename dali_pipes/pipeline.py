@@ -14,7 +14,6 @@ from nvidia.dali import fn, math, types
 from nvidia.dali.pipeline import Pipeline
 
 from dali_pipes.output_format import OutputFormat
-from dali_pipes.sources import EVAL_OUTPUTS, TRAIN_OUTPUTS
 
 
 def _resize(images, encoded, size, *, letterbox: bool, nearest: bool):
@@ -89,8 +88,8 @@ def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op
     pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
                     prefetch_queue_depth=prefetch)
     with pipe:
-        inputs = dict(zip([n for n in TRAIN_OUTPUTS if source.with_masks or n != "mask"], fn.external_source(
-            source=source, num_outputs=len(TRAIN_OUTPUTS) - (not source.with_masks), cycle="raise", batch=True)))
+        inputs = dict(zip(source.outputs, fn.external_source(
+            source=source, num_outputs=len(source.outputs), cycle="raise", batch=True)))
         pids, viewpoints, flip, crop_anchor = inputs["pid"], inputs["viewpoint"], inputs["flip"], inputs["crop_anchor"]
         images = decode_images(inputs["image"], size, gpu=gpu, letterbox=letterbox)
         masks = decode_masks(inputs["mask"], size, gpu=gpu, letterbox=letterbox) if source.with_masks else None
@@ -144,8 +143,8 @@ def eval_pipeline(source, *, batch_size: int, size: tuple[int, int], device_id: 
                     prefetch_queue_depth=prefetch)
     names = ["images", "pids", "camids", "indices"] + (["masks"] if source.with_masks else [])
     with pipe:
-        inputs = dict(zip(EVAL_OUTPUTS, fn.external_source(
-            source=source, num_outputs=len(names), cycle="raise", batch=True)))
+        inputs = dict(zip(source.outputs, fn.external_source(
+            source=source, num_outputs=len(source.outputs), cycle="raise", batch=True)))
         outputs = [normalize(decode_images(inputs["image"], size, gpu=gpu, letterbox=letterbox), output),
                    inputs["pid"], inputs["camid"], inputs["index"]]
         if source.with_masks:

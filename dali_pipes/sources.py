@@ -70,6 +70,11 @@ class TrainSource:
         self._plan = None
         self._step = 0
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of what `next()` returns, in order."""
+        return tuple(n for n in TRAIN_OUTPUTS if self.with_masks or n != "mask")
+
     def plan(self, epoch: int) -> np.ndarray:
         """(num_batches, B) sample indices of `epoch` for this shard."""
         return self.sampler.epoch(epoch)
@@ -121,6 +126,11 @@ class EvalSource:
         self.samples, self.batch_size, self.with_masks = samples, batch_size, with_masks
         self.pids, self.camids = (np.array([getattr(r, name) for r in samples], np.int64) for name in ("pid", "camid"))
         self._start = 0
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of what `next()` returns, in order."""
+        return tuple(n for n in EVAL_OUTPUTS if self.with_masks or n != "mask")
 
     def __len__(self) -> int:
         return -(-len(self.samples) // self.batch_size)

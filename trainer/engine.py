@@ -11,7 +11,8 @@ from tqdm import tqdm
 
 from trainer.distributed import all_reduce_sum
 
-SUMMED = ("loss", "ce", "triplet", "center", "correct", "images", "batches")
+LOSSES = ("loss", "ce", "triplet", "center")  # reported as means per batch
+SUMMED = LOSSES + ("correct", "images", "batches")  # summed on the device over an epoch, in this order
 
 
 def _center_step(loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
@@ -85,21 +86,22 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
         scaler.update()
 
         zero = loss.new_zeros(())
-        on_device += torch.stack([loss.detach().float(), *(parts.get(k, zero).float() for k in SUMMED[1:4]),
-                                  (cls_score.argmax(1) == labels).sum().float(), zero + len(labels), zero + 1])
+        step = {"loss": loss.detach().float(), **{k: parts.get(k, zero).float() for k in LOSSES[1:]},
+                "correct": (cls_score.argmax(1) == labels).sum().float(), "images": zero + len(labels),
+                "batches": zero + 1}
+        on_device += torch.stack([step[k] for k in SUMMED])
         steps += 1
         bar.update(1)
         if steps % sync_every == 0:
-            sums = on_device.tolist()  # the device sync, once every `sync_every` steps
+            sums = dict(zip(SUMMED, on_device.tolist()))  # the device sync, once every `sync_every` steps
             elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{sums[0] / sums[6]:.3f}", img_s=f"{sums[5] / elapsed:.0f}",
+            bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.3f}", img_s=f"{sums['images'] / elapsed:.0f}",
                             wait=f"{wait / elapsed:.0%}", refresh=False)
     bar.close()
     seconds = time.perf_counter() - start
-    sums = all_reduce_sum(on_device).tolist()
+    sums = dict(zip(SUMMED, all_reduce_sum(on_device).tolist()))
     wait_all, seconds_all = all_reduce_sum(torch.tensor([wait, seconds], dtype=torch.float64)).tolist()
-    n = max(sums[6], 1.0)
-    out = {key: sums[i] / n for i, key in enumerate(SUMMED[:4])}
-    out.update(acc=sums[4] / max(sums[5], 1.0), img_s=sums[5] / max(seconds, 1e-9),
+    out = {key: sums[key] / max(sums["batches"], 1.0) for key in LOSSES}
+    out.update(acc=sums["correct"] / max(sums["images"], 1.0), img_s=sums["images"] / max(seconds, 1e-9),
                data_wait=wait_all / max(seconds_all, 1e-9), seconds=seconds)
     return out

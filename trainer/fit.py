@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -108,19 +108,38 @@ def _check_identities(state: dict, loader: ReIDLoader, manifest: str) -> None:
                            f"or start a new run")
 
 
-def _restore(state: dict, info: DistInfo, parts: dict) -> None:
+@dataclass
+class TrainingParts:
+    """What one variant trains with. The checkpoint holds the state of every part but the
+    loader (whose state is per rank) under the part's name."""
+
+    model: torch.nn.Module
+    loss: ReIDLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: WarmupMultiStepLR
+    center_optimizer: torch.optim.Optimizer | None
+    scaler: torch.amp.GradScaler
+    loader: ReIDLoader
+
+    def checkpointed(self) -> dict:
+        """name -> part, for the parts whose state the checkpoint holds."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "loader" and getattr(self, f.name) is not None}
+
+
+def _restore(state: dict, info: DistInfo, parts: TrainingParts) -> None:
     """Load every part's state; the loader and RNG state are this rank's own."""
     if len(state["ranks"]) != info.world_size:
         raise TrainerError(f"checkpoint was written by {len(state['ranks'])} rank(s), this run has "
                            f"{info.world_size}; resume with the same number of processes")
     mine = state["ranks"][info.rank]
-    for key, obj in parts.items():
-        if obj is not None:
-            obj.load_state_dict(mine["loader"] if key == "loader" else state[key])
+    for name, part in parts.checkpointed().items():
+        part.load_state_dict(state[name])
+    parts.loader.load_state_dict(mine["loader"])
     set_rng_state(mine["rng"])
 
 
-def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_device: str) -> dict:
+def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_device: str) -> TrainingParts:
     """The training loader, model, loss and optimizers of one variant, seeded by `train.seed`."""
     loader = _train_loader(cfg, p, info, loader_device)
     torch.manual_seed(cfg.train.seed)
@@ -134,13 +153,14 @@ def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_d
                        center_weight=lc.center_weight,
                        generator=torch.Generator().manual_seed(cfg.train.seed)).to(device)
     optimizer = make_optimizer(model, oc.lr, oc.weight_decay, oc.bias_lr_factor, oc.weight_decay_bias)
-    return {"model": model, "loss": loss_fn, "optimizer": optimizer,
-            "scheduler": WarmupMultiStepLR(optimizer, oc.milestones, oc.gamma, oc.warmup_factor, oc.warmup_epochs),
-            "center_optimizer": torch.optim.SGD(loss_fn.center.parameters(), lr=lc.center_lr)
-            if loss_fn.center is not None else None,
-            # bfloat16 has float32's range: no loss scaling needed (the scaler stays off)
-            "scaler": torch.amp.GradScaler(device.type, enabled=amp and cfg.train.amp_dtype == "float16"),
-            "loader": loader}
+    center = loss_fn.center
+    return TrainingParts(
+        model=model, loss=loss_fn, optimizer=optimizer,
+        scheduler=WarmupMultiStepLR(optimizer, oc.milestones, oc.gamma, oc.warmup_factor, oc.warmup_epochs),
+        center_optimizer=torch.optim.SGD(center.parameters(), lr=lc.center_lr) if center is not None else None,
+        # bfloat16 has float32's range: no loss scaling needed (the scaler stays off)
+        scaler=torch.amp.GradScaler(device.type, enabled=amp and cfg.train.amp_dtype == "float16"),
+        loader=loader)
 
 
 def _eval_due(cfg: Config, epoch: int) -> bool:
@@ -161,7 +181,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
         log.info("%s: already trained for %d epochs", folder.name, state["epoch"])
         return state["metrics"] if info.is_main else {}
     parts = _build(cfg, p, info, device, loader_device)
-    model, loader, optimizer = parts["model"], parts["loader"], parts["optimizer"]
+    model, loader, optimizer = parts.model, parts.loader, parts.optimizer
     if loader.unmasked_rows and info.is_main:
         log.warning("%s: %d training row(s) have no person mask (first: row %d of %s); data.unmasked=%s: %s",
                     folder.name, len(loader.unmasked_rows), loader.unmasked_rows[0], cfg.data.manifest,
@@ -184,11 +204,11 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
         for epoch in range(start + 1, cfg.train.epochs + 1):  # 1-based
             loader.set_epoch(epoch - 1)
             lr = optimizer.param_groups[0]["lr"]
-            stats = train_one_epoch(net, loader, parts["loss"], optimizer, device=device, epoch=epoch,
-                                    scaler=parts["scaler"], amp_dtype=amp_dtype,
-                                    center_optimizer=parts["center_optimizer"],
+            stats = train_one_epoch(net, loader, parts.loss, optimizer, device=device, epoch=epoch,
+                                    scaler=parts.scaler, amp_dtype=amp_dtype,
+                                    center_optimizer=parts.center_optimizer,
                                     show_progress=info.is_main, on_batch=on_batch)
-            parts["scheduler"].step()
+            parts.scheduler.step()
             if seen:
                 (folder / "indices").mkdir(exist_ok=True)
                 np.save(folder / "indices" / f"rank{info.rank}-epoch{epoch:03d}.npy", np.concatenate(seen))
@@ -214,11 +234,11 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     return metrics if info.is_main else {}
 
 
-def _save(ckpt: Checkpointer, parts: dict, epoch: int, metrics: dict, info: DistInfo) -> None:
+def _save(ckpt: Checkpointer, parts: TrainingParts, epoch: int, metrics: dict, info: DistInfo) -> None:
     """Gather every rank's loader and RNG state; rank 0 writes the checkpoint atomically."""
-    ranks = gather_objects({"loader": parts["loader"].state_dict(), "rng": rng_state()})
+    ranks = gather_objects({"loader": parts.loader.state_dict(), "rng": rng_state()})
     if info.is_main:
-        state = {k: v.state_dict() for k, v in parts.items() if v is not None and k != "loader"}
-        pids = [int(pid) for pid in parts["loader"].pid_list]
+        state = {name: part.state_dict() for name, part in parts.checkpointed().items()}
+        pids = [int(pid) for pid in parts.loader.pid_list]
         ckpt.save(state | {"epoch": epoch, "metrics": metrics, "ranks": ranks, "train_pids": pids}, epoch)
     barrier()
