@@ -59,9 +59,10 @@ class Reference:
 
 @dataclass(frozen=True)
 class SweepFile:
-    """The keys of a sweep file (`set` is read apart: a mapping of trainer keys to values)."""
+    """The keys of a sweep file."""
 
     base: str | None = option(None, "the trainer config every run starts from (required)")
+    set: dict[str, object] | None = option(None, "trainer keys (any `--set` key of trainer/run.py) to values")
     grid: Grid = section(Grid)
     reference: Reference | None = option(None, "the published result to compare with")
     runs_dir: str | None = option(None, "one folder per run (default: runs/<sweep name>)")
@@ -82,17 +83,20 @@ class Sweep:
     out: Path
 
 
-def _problems(spec: SweepFile) -> list[str]:
+def _problems(spec: SweepFile, raw: dict) -> list[str]:
     """What the types cannot say: required keys, non-empty lists, key seeds apart from the seeds."""
     grid = spec.grid
-    problems = [f"grid.{key}: expected a non-empty list, got []"
-                for key in ("roi", "p", "seeds") if not getattr(grid, key)]
+    problems = []
+    if spec.set is not None and not isinstance(spec.set, dict):
+        problems.append(f"set: expected a mapping of trainer keys to values, got {spec.set!r}")
+    problems += [f"grid.{key}: expected a non-empty list (missing or empty)"
+                 for key in ("roi", "p", "seeds") if not getattr(grid, key)]
     if set(grid.seeds) & set(grid.key_seeds):
         problems.append(f"grid.key_seeds: expected seeds not in grid.seeds {list(grid.seeds)}, "
                         f"got {list(grid.key_seeds)}")
-    if spec.reference is not None:
+    if isinstance(raw.get("reference"), dict):
         problems += [f"reference.{f.name}: missing; {f.metadata['help']}"
-                     for f in fields(Reference) if getattr(spec.reference, f.name) is None]
+                     for f in fields(Reference) if f.name not in raw["reference"]]
     if spec.base is None:
         problems.append("base: missing; the trainer config every run starts from, e.g. pipeline.yaml")
     return problems
@@ -106,19 +110,16 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ConfigError([f"top level: expected a mapping, got {raw!r}"], path)
-    settings = raw.pop("set", None) or {}
     problems: list[str] = []
-    if not isinstance(settings, dict):
-        problems.append(f"set: expected a mapping of trainer keys to values, got {settings!r}")
     spec = build(SweepFile, raw, "", problems)
-    problems += _problems(spec)
+    problems += _problems(spec, raw)
     if problems:
         raise ConfigError(problems, path)
     name = Path(path).stem
     spec = replace(spec, grid=replace(spec.grid, core_p=spec.grid.core_p or spec.grid.p),
                    notes=spec.notes.strip())
     sweep = Sweep(source=path, file=spec,
-                  overrides=tuple(f"{k}={json.dumps(v)}" for k, v in settings.items()),
+                  overrides=tuple(f"{k}={json.dumps(v)}" for k, v in (spec.set or {}).items()),
                   runs_dir=Path(spec.runs_dir or f"runs/{name}"),
                   out=Path(spec.out or f"experiments/{name}"))
     for run in expand(sweep):  # every run's config is valid before any work starts
