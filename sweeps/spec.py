@@ -90,7 +90,7 @@ def _problems(spec: SweepFile, raw: dict) -> list[str]:
     if spec.set is not None and not isinstance(spec.set, dict):
         problems.append(f"set: expected a mapping of trainer keys to values, got {spec.set!r}")
     problems += [f"grid.{key}: expected a non-empty list (missing or empty)"
-                 for key in ("roi", "p", "seeds") if not getattr(grid, key)]
+                 for key in ("roi", "p", "seeds", "core_p") if getattr(grid, key) == ()]
     if set(grid.seeds) & set(grid.key_seeds):
         problems.append(f"grid.key_seeds: expected seeds not in grid.seeds {list(grid.seeds)}, "
                         f"got {list(grid.key_seeds)}")
