@@ -10,6 +10,7 @@ from importlib import import_module
 _EXPORTS = {
     "ReIDLoader": "dali_pipes.loader", "EvalLoader": "dali_pipes.loader",
     "check_manifest": "dali_pipes.check",
+    "CheckedManifest": "dali_pipes.checked", "checked_manifest": "dali_pipes.checked",
     "read_manifest": "dali_pipes.manifest", "write_manifest": "dali_pipes.manifest",
     "Sample": "dali_pipes.manifest", "Problem": "dali_pipes.manifest", "ManifestError": "dali_pipes.manifest",
 }

@@ -328,6 +328,15 @@ def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None,
     gives one problem of kind `UNREADABLE`. Each file is read once: its bytes are decoded and
     hashed (to find copies across splits).
     """
+    return inspect_manifest(path, splits, check_files=check_files, masks=masks, num_threads=num_threads,
+                            progress=progress, separate_test_ids=separate_test_ids)[1]
+
+
+def inspect_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None, *,
+                     check_files: bool = True, masks: bool = True, num_threads: int | None = None,
+                     progress: bool = False, separate_test_ids: bool = False) -> tuple[list[Sample], list[Problem]]:
+    """`check_manifest`, also returning the rows of `splits` that parsed (manifest order), so a
+    caller that goes on to use them reads the manifest once."""
     path = os.fspath(path)
     samples, problems = parse_manifest(path)
     wanted = set(splits) if splits is not None else {"train", "query", "gallery"}
@@ -348,7 +357,7 @@ def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None,
         problems.extend(check_shared_ids(path, chosen))
     if {"query", "gallery"} <= wanted:
         problems.extend(check_query_matches(path, samples))
-    return sorted(problems, key=lambda p: p.row)
+    return chosen, sorted(problems, key=lambda p: p.row)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,8 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
 from dali_pipes import torch_augs
 from dali_pipes.augment_op import AugmentOp
-from dali_pipes.check import check_manifest
-from dali_pipes.manifest import UNMASKED, UNMASKED_ACTIONS, ManifestError, Sample, read_manifest
+from dali_pipes.checked import CheckedManifest, checked_manifest
+from dali_pipes.manifest import UNMASKED_ACTIONS, Sample
 from dali_pipes.mask_bank import MaskBank
 from dali_pipes.output_format import OutputFormat
 from dali_pipes.pipeline import eval_pipeline, train_pipeline
@@ -43,34 +43,14 @@ def resolve_device(device: str) -> int | None:
     return torch.cuda.current_device()
 
 
-def _validated_samples(manifest, split: str, validate: bool, *, masks: bool = False,
-                       unmasked: str = "error") -> tuple[list[Sample], list[int]]:
-    """The rows of `split`, checked first when `validate` (`ManifestError` naming every bad row).
-
-    `masks`: the loader reads the masks, so they are checked too, and training rows without a
-    person mask follow `unmasked` ("error" | "keep" | "drop"). Returns the samples and the
-    manifest row numbers of the unmasked rows kept or dropped (only the check finds them: with
-    `validate=False` none is found, and a row without a mask path trains un-augmented).
-    """
-    if unmasked not in UNMASKED_ACTIONS:
-        raise ValueError(f"unmasked must be one of {list(UNMASKED_ACTIONS)}, got {unmasked!r}")
-    problems = check_manifest(manifest, [split], masks=masks) if validate else []
-    found = [p for p in problems if p.kind == UNMASKED]
-    fatal = problems if unmasked == "error" else [p for p in problems if p.kind != UNMASKED]
-    if fatal:
-        hint = (f"{len(found)} training row(s) have no person mask: unmasked='keep' trains them without "
-                f"the augmentation, unmasked='drop' leaves them out (trainer config: data.unmasked)"
-                if found and unmasked == "error" else "")
-        raise ManifestError(fatal, hint=hint)
-    samples = read_manifest(manifest, [split])
-    rows = sorted(p.row for p in found)
-    if unmasked == "drop":
-        dropped = set(rows)
-        samples = [s for s in samples if s.row not in dropped]
-    if not samples:
-        raise ValueError(f"{os.fspath(manifest)}: no rows with split={split!r}"
-                         + (" and a person mask (unmasked='drop')" if rows else ""))
-    return samples, rows
+def _checked(manifest, split: str, validate: bool, **options) -> CheckedManifest:
+    """`manifest` as a `CheckedManifest`: one already, rows (a list of `Sample`), or a path
+    checked here (for `split` only)."""
+    if isinstance(manifest, CheckedManifest):
+        return manifest
+    if isinstance(manifest, (list, tuple)):
+        return CheckedManifest.of_samples(manifest, split)
+    return checked_manifest(manifest, [split], validate=validate, **options)
 
 
 class _DaliEpochs:
@@ -121,8 +101,10 @@ class ReIDLoader:
     training masks once, at construction, into a bit-packed `MaskBank` (copied to the GPU in GPU
     mode) gathered by sample index; "png" decodes every batch's PNG masks.
 
-    The manifest's training rows are checked (files decode, masks fit) before anything runs:
-    bad input raises `ManifestError` naming every bad row. Training rows without a person
+    `manifest`: a manifest path, whose training rows are checked (files decode, masks fit)
+    before anything runs (bad input raises `ManifestError` naming every bad row); or a
+    `CheckedManifest` (`dali_pipes.checked`: a run checks its manifest once and gives it to all
+    its loaders); or a list of `Sample` the caller has checked. Training rows without a person
     mask (none given, or an empty one: a detector found nobody) are an error unless
     `unmasked="keep"` (they train without the augmentation and are never donors) or "drop"
     (left out); `unmasked_rows` lists their manifest row numbers.
@@ -132,7 +114,8 @@ class ReIDLoader:
     gives channels_last tensors; all applied inside the tail, not as an extra pass.
     """
 
-    def __init__(self, manifest: str | os.PathLike, split: str = "train", batch_size: int = 64,
+    def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "train",
+                 batch_size: int = 64,
                  num_instances: int = 4, size: tuple[int, int] = (256, 128), augment=None,
                  device: str = "auto", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
                  num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
@@ -142,6 +125,8 @@ class ReIDLoader:
         if augment is not None and not isinstance(augment, AugmentConfig):
             raise TypeError(f"augment must be a kernels.AugmentConfig (e.g. AugmentConfig(**settings)) or None, "
                             f"got {type(augment).__name__}")
+        if unmasked not in UNMASKED_ACTIONS:
+            raise ValueError(f"unmasked must be one of {list(UNMASKED_ACTIONS)}, got {unmasked!r}")
         if augment_in not in AUGMENT_IN:
             raise ValueError(f"augment_in must be one of {list(AUGMENT_IN)}, got {augment_in!r}")
         if mask_source not in MASK_SOURCES:
@@ -159,8 +144,9 @@ class ReIDLoader:
             augment_in = "pipeline" if self.device_id is None else "iterator"
         self.augment_in = augment_in
         augmenting = augment is not None and augment.p > 0
-        self.samples, self.unmasked_rows = _validated_samples(
-            manifest, split, validate, masks=augmenting or return_masks, unmasked=unmasked)
+        checked = _checked(manifest, split, validate, masks=augmenting or return_masks, unmasked=unmasked)
+        self.samples = checked.rows(split, drop_unmasked=augmenting and unmasked == "drop")
+        self.unmasked_rows = list(checked.unmasked_rows) if augmenting or return_masks else []
         pids = np.array([s.pid for s in self.samples])
         self.pid_list = sorted(set(pids.tolist()))
         labels = np.searchsorted(self.pid_list, pids)
@@ -269,14 +255,15 @@ class EvalLoader:
     horizontal mirror, for flip-test feature averaging); with ``return_masks=True`` also
     ``masks`` (B, H, W, 1) uint8 {0, 1}, resized as in training (empty where a row has none)."""
 
-    def __init__(self, manifest: str | os.PathLike, split: str = "query", batch_size: int = 128,
+    def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "query",
+                 batch_size: int = 128,
                  size: tuple[int, int] = (256, 128), device: str = "auto", num_threads: int = 2,
                  letterbox: bool = False, flip_test: bool = False, validate: bool = True, prefetch: int = 2,
                  normalize: bool = True, dtype: str = "float32", channels_last: bool = False,
                  return_masks: bool = False):
         self.output = OutputFormat(normalize, dtype, channels_last)
         self.device_id = resolve_device(device)
-        self.samples, _ = _validated_samples(manifest, split, validate)
+        self.samples = _checked(manifest, split, validate, masks=return_masks).rows(split)
         self.flip_test = flip_test
         self.returns_masks = return_masks
         source = EvalSource(self.samples, batch_size, with_masks=return_masks)

@@ -6,6 +6,6 @@ standard ReID protocol), `attention` (where the network looks), `checkpoint`, `r
 (creation, lock), `errors`, `metrics_log`, `distributed`, `provenance`, `summary`. The config
 tree is `config` (built by `typed_tree`); only the CLI modules (`run`, `fit`, `preflight`,
 `extract`, `visrank`) read it.
-May import `kernels`, `dali_pipes` and `prepare`; nothing but `benchmarks` and `examples`
-imports `trainer`.
+May import `kernels`, `dali_pipes` and `prepare`; nothing but `benchmarks`, `examples` and
+`sweeps` imports `trainer`.
 """

@@ -13,7 +13,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from dali_pipes import EvalLoader, ReIDLoader
-from dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError, read_manifest
+from dali_pipes.checked import CheckedManifest, checked_manifest
+from dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError
 from kernels import AugmentConfig
 from trainer.checkpoint import Checkpointer, rng_state, set_rng_state
 from trainer.config import Config
@@ -35,19 +36,32 @@ EVAL_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "ranks")  # what a resume needs
 
 
-def make_eval_sets(cfg: Config, loader_device: str, robustness: Path | None) -> dict:
+def check_manifests(cfg: Config, robustness: Path | None, train: bool = True) -> dict[str, CheckedManifest]:
+    """The run's manifests, each read and checked once (every file decoded once): "test" (the
+    data manifest: query and gallery, and with `train` the training split, with its masks when
+    the run augments) and "robust" (the background-swapped set, query and gallery), for every
+    loader of the run. Bad rows raise `ManifestError`."""
+    splits = ("train", "query", "gallery") if train else ("query", "gallery")
+    checked = {"test": checked_manifest(cfg.data.manifest, splits, masks=cfg.augment.p > 0,
+                                        unmasked=cfg.data.unmasked, separate_test_ids=cfg.data.separate_test_ids)}
+    if robustness is not None:
+        checked["robust"] = checked_manifest(robustness, ("query", "gallery"), masks=False)
+    return checked
+
+
+def make_eval_sets(cfg: Config, loader_device: str, manifests: dict[str, CheckedManifest]) -> dict:
     """{"test": (query, gallery)} EvalLoaders, plus "robust" on the background-swapped set. When
     every test query has a person mask, the test query loader returns the masks too (for the
     attention share)."""
-    def pair(manifest, masks: bool = False) -> tuple:
-        return tuple(EvalLoader(str(manifest), split=split, batch_size=cfg.loader.eval_batch_size,
+    def pair(checked: CheckedManifest, masks: bool = False) -> tuple:
+        return tuple(EvalLoader(checked, split=split, batch_size=cfg.loader.eval_batch_size,
                                 size=tuple(cfg.data.size), device=loader_device, letterbox=cfg.data.letterbox,
                                 num_threads=cfg.loader.num_threads, return_masks=masks and split == "query")
                      for split in ("query", "gallery"))
-    queries = read_manifest(cfg.data.manifest, ["query"])
-    sets = {"test": pair(cfg.data.manifest, masks=bool(queries) and all(s.mask for s in queries))}
-    if robustness is not None:
-        sets["robust"] = pair(robustness)
+    queries = manifests["test"].splits.get("query", [])
+    sets = {"test": pair(manifests["test"], masks=bool(queries) and all(s.mask for s in queries))}
+    if "robust" in manifests:
+        sets["robust"] = pair(manifests["robust"])
     return sets
 
 
@@ -76,7 +90,7 @@ def make_model(cfg: Config, num_classes: int) -> ReIDModel:
                        pretrained=cfg.model.pretrained, weights_path=cfg.model.weights, size=tuple(cfg.data.size))
 
 
-def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str) -> ReIDLoader:
+def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str, data: CheckedManifest) -> ReIDLoader:
     """The training loader; a manifest it cannot train on raises `ManifestError` or a one-line
     `TrainerError` (e.g. no training row left after `data.unmasked: drop`)."""
     augment = None
@@ -84,7 +98,7 @@ def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str) -> 
         fields = {k: v for k, v in asdict(cfg.augment).items() if k != "p"}
         augment = AugmentConfig(p=p, seed=cfg.train.seed, **fields)
     try:
-        return ReIDLoader(cfg.data.manifest, split="train", batch_size=cfg.loader.batch_p * cfg.loader.batch_k,
+        return ReIDLoader(data, split="train", batch_size=cfg.loader.batch_p * cfg.loader.batch_k,
                           num_instances=cfg.loader.batch_k, size=tuple(cfg.data.size), augment=augment,
                           device=loader_device, shard_id=info.rank, num_shards=info.world_size,
                           seed=cfg.train.seed, num_threads=cfg.loader.num_threads, letterbox=cfg.data.letterbox,
@@ -139,9 +153,10 @@ def _restore(state: dict, info: DistInfo, parts: TrainingParts) -> None:
     set_rng_state(mine["rng"])
 
 
-def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_device: str) -> TrainingParts:
+def _build(cfg: Config, p: float, info: DistInfo, device: torch.device, loader_device: str,
+           data: CheckedManifest) -> TrainingParts:
     """The training loader, model, loss and optimizers of one variant, seeded by `train.seed`."""
-    loader = _train_loader(cfg, p, info, loader_device)
+    loader = _train_loader(cfg, p, info, loader_device, data)
     torch.manual_seed(cfg.train.seed)
     model = make_model(cfg, loader.num_classes).to(device)
     amp = cfg.train.amp and device.type == "cuda"
@@ -170,8 +185,10 @@ def _eval_due(cfg: Config, epoch: int) -> bool:
 
 
 def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.device, loader_device: str,
-        eval_sets: dict | None, resume: bool = False, on_start: Callable[[], None] = lambda: None) -> dict:
-    """Train with augmentation probability `p` in `folder`; returns the final eval metrics
+        data: CheckedManifest, eval_sets: dict | None, resume: bool = False,
+        on_start: Callable[[], None] = lambda: None) -> dict:
+    """Train with augmentation probability `p` on the checked manifest `data` (see
+    `check_manifests`) in `folder`; returns the final eval metrics
     (on rank 0; {} elsewhere). With `resume`, continue from the newest intact checkpoint in
     `folder/checkpoints`. `on_start` is called once the data and checkpoint are accepted,
     before the first epoch."""
@@ -180,7 +197,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     if state is not None and state["epoch"] >= cfg.train.epochs and state.get("metrics"):
         log.info("%s: already trained for %d epochs", folder.name, state["epoch"])
         return state["metrics"] if info.is_main else {}
-    parts = _build(cfg, p, info, device, loader_device)
+    parts = _build(cfg, p, info, device, loader_device, data)
     model, loader, optimizer = parts.model, parts.loader, parts.optimizer
     if loader.unmasked_rows and info.is_main:
         log.warning("%s: %d training row(s) have no person mask (first: row %d of %s); data.unmasked=%s: %s",

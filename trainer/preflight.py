@@ -14,6 +14,7 @@ import torch
 
 from dali_pipes.check import check_query_matches
 from dali_pipes.check import check_repeated_images, check_shared_ids
+from kernels import inpainter_problem
 from dali_pipes.manifest import ManifestError, read_manifest
 from trainer.config import Config
 
@@ -49,9 +50,9 @@ def check_machine(cfg: Config) -> list[str]:
     model_device, loader_device = resolve_devices(cfg)
     if loader_device == "gpu" and model_device.type != "cuda":
         problems.append("loader.device: gpu needs the model on CUDA (train.device: auto or cuda)")
-    if loader_device == "gpu" and cfg.augment.p > 0 and cfg.augment.inpaint == "telea":
-        problems.append("augment.inpaint: telea exists on the numpy backend only; "
-                        "use loader.device: cpu or inpaint: pullpush")
+    problem = inpainter_problem(cfg.augment.inpaint, "cupy" if loader_device == "gpu" else "numpy")
+    if cfg.augment.p > 0 and problem:
+        problems.append(f"augment.inpaint: {problem}; or use loader.device: cpu")
     if cfg.model.pretrained == "imagenet" and cfg.model.weights and not os.path.isfile(cfg.model.weights):
         problems.append(f"model.weights: {cfg.model.weights!r} not found; pretrained: imagenet loads a local "
                         f"torchvision ResNet state dict (nothing is downloaded), or use pretrained: none")

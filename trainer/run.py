@@ -50,7 +50,7 @@ from trainer.checkpoint import load_checkpoint  # noqa: E402
 from trainer.config import Config, ConfigError, dump_config, load_config, read_yaml, to_dict  # noqa: E402
 from trainer.errors import TrainerError  # noqa: E402
 from trainer.extract import model_from_checkpoint  # noqa: E402
-from trainer.fit import evaluate_model, fit, make_eval_sets  # noqa: E402
+from trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets  # noqa: E402
 from trainer.preflight import check_data, check_machine, resolve_devices, robustness_manifest  # noqa: E402
 from trainer.provenance import provenance  # noqa: E402
 from trainer.run_folder import Interrupted, RunFolder, create_run_folder  # noqa: E402
@@ -185,9 +185,10 @@ def run(args: argparse.Namespace) -> dict:
             torch.use_deterministic_algorithms(True)
         else:
             torch.backends.cudnn.benchmark = True
+        manifests = check_manifests(cfg, robustness_manifest(cfg), train=not args.eval_only)  # read once
         if args.eval_only:
-            return _eval_only(cfg, args.eval_only, eval_state, eval_output, info, device, loader_device)
-        return _run(cfg, args, info, device, loader_device, notes)
+            return _eval_only(cfg, args.eval_only, eval_state, eval_output, info, device, loader_device, manifests)
+        return _run(cfg, args, info, device, loader_device, notes, manifests)
     finally:
         distributed.shutdown()
 
@@ -206,14 +207,14 @@ def _open_run_folder(cfg: Config, args: argparse.Namespace,
 
 
 def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distributed.DistInfo,
-               device: torch.device, loader_device: str) -> dict:
+               device: torch.device, loader_device: str, manifests: dict) -> dict:
     """--eval-only: evaluate the checkpoint's model (on every rank, each its share) and write the
     record to `output`."""
     _setup_logging(None, info.is_main)
     robust = robustness_manifest(cfg)
     started = time.perf_counter()
     model = model_from_checkpoint(cfg, ckpt, state).to(device)
-    metrics = evaluate_model(model, make_eval_sets(cfg, loader_device, robust), device, cfg)
+    metrics = evaluate_model(model, make_eval_sets(cfg, loader_device, manifests), device, cfg)
     if not info.is_main:
         return {}
     results = {"eval": {"augment_p": None, "minutes": (time.perf_counter() - started) / 60, **metrics}}
@@ -225,7 +226,7 @@ def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distribu
 
 
 def _run(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo, device: torch.device,
-         loader_device: str, notes: list[str]) -> dict:
+         loader_device: str, notes: list[str], manifests: dict) -> dict:
     """Train in a new run folder (or the resumed one) and write its final.json."""
     run_dir, context = _open_run_folder(cfg, args, info)
     with context:
@@ -235,13 +236,13 @@ def _run(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo, devi
                      loader_device)
             for note in notes:
                 log.warning("%s", note)
-        return _train_and_report(cfg, bool(args.resume), run_dir, info, device, loader_device)
+        return _train_and_report(cfg, bool(args.resume), run_dir, info, device, loader_device, manifests)
 
 
 def _train_and_report(cfg: Config, resume: bool, run_dir: Path, info: distributed.DistInfo,
-                      device: torch.device, loader_device: str) -> dict:
+                      device: torch.device, loader_device: str, manifests: dict) -> dict:
     robust = robustness_manifest(cfg)
-    eval_sets = make_eval_sets(cfg, loader_device, robust)  # every rank evaluates its share
+    eval_sets = make_eval_sets(cfg, loader_device, manifests)  # every rank evaluates its share
     results, started = {}, time.perf_counter()
 
     def write_config() -> None:  # once training starts: a refused --resume leaves the run's config as it was
@@ -253,8 +254,8 @@ def _train_and_report(cfg: Config, resume: bool, run_dir: Path, info: distribute
         variants["baseline"] = 0.0
     for name, p in variants.items():
         t0 = time.perf_counter()
-        metrics = fit(cfg, run_dir / name, p, info, device, loader_device, eval_sets, resume=resume,
-                      on_start=write_config)
+        metrics = fit(cfg, run_dir / name, p, info, device, loader_device, manifests["test"], eval_sets,
+                      resume=resume, on_start=write_config)
         results[name] = {"augment_p": p, "minutes": (time.perf_counter() - t0) / 60, **metrics}
     if not info.is_main:
         return {}
