@@ -29,6 +29,16 @@ def _groups(indices: np.ndarray, k: int, rng: np.random.Generator) -> list[np.nd
     return list(order.reshape(-1, k))
 
 
+def pk_problem(identities: int, p: int, num_shards: int = 1) -> str | None:
+    """Why `identities` training identities cannot fill batches of P identities on each of
+    `num_shards` shards (each shard needs its own P), or None when they can."""
+    needed = p * num_shards
+    if identities >= needed:
+        return None
+    return (f"P={p} identities per batch x {num_shards} shard(s) needs {needed} training identities, "
+            f"the data has {identities}; allowed: 1..{identities // num_shards}")
+
+
 class PKSampler:
     """Epoch plans of sample indices, shape ``(num_batches, P*K)``, for one shard.
 
@@ -48,10 +58,9 @@ class PKSampler:
             by_pid[int(pid)].append(i)
         self.pid_list = sorted(by_pid)
         self.indices = [np.asarray(by_pid[p], dtype=np.int64) for p in self.pid_list]
-        needed = num_identities * num_shards
-        if len(self.pid_list) < needed:
-            raise ValueError(f"impossible P x K: P={num_identities} identities per batch x {num_shards} "
-                             f"shard(s) needs {needed} training identities, the data has {len(self.pid_list)}")
+        problem = pk_problem(len(self.pid_list), num_identities, num_shards)
+        if problem:
+            raise ValueError(f"impossible P x K: {problem}")
         self.p, self.k = num_identities, num_instances
         self.seed, self.shard_id, self.num_shards = seed, shard_id, num_shards
 

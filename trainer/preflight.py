@@ -16,6 +16,7 @@ from dali_pipes.check import check_query_matches
 from dali_pipes.check import check_repeated_images, check_shared_ids
 from kernels import inpainter_problem
 from dali_pipes.manifest import ManifestError, read_manifest
+from dali_pipes.sampler import pk_problem
 from trainer.config import Config
 
 
@@ -94,11 +95,9 @@ def check_data(cfg: Config, world_size: int = 1) -> tuple[list[str], list[str]]:
     problems = [f"data.manifest: {cfg.data.manifest!r} has no {split!r} rows"
                 for split, rows in by_split.items() if not rows]
     ids = len({s.pid for s in by_split["train"]})
-    needed = cfg.loader.batch_p * world_size
-    if by_split["train"] and needed > ids:
-        problems.append(f"loader.batch_p: P={cfg.loader.batch_p} identities per batch x {world_size} rank(s) "
-                        f"needs {needed} training identities, {cfg.data.manifest!r} has {ids}; "
-                        f"allowed: 1..{ids // world_size}")
+    problem = pk_problem(ids, cfg.loader.batch_p, world_size) if by_split["train"] else None
+    if problem:
+        problems.append(f"loader.batch_p: {problem} (in {cfg.data.manifest!r}; one shard per rank)")
     unmatched = check_query_matches(cfg.data.manifest, samples) if by_split["query"] else []
     if by_split["query"] and len(unmatched) == len(by_split["query"]):
         problems.append(f"data.manifest: no query row of {cfg.data.manifest!r} has a gallery image of its pid "

@@ -54,7 +54,7 @@ def error_of(capsys, argv):
     ("loader.batch_pp=4", "loader.batch_pp: unknown key; did you mean 'batch_p'?"),
     ("train.epochs=two", "train.epochs: expected an integer, got 'two' (str)"),
     ("augment.p=1.5", "augment.p: must be <= 1, got 1.5"),
-    ("loader.batch_p=99", "loader.batch_p: P=99 identities per batch x 1 rank(s) needs 99 training identities, "),
+    ("loader.batch_p=99", "loader.batch_p: P=99 identities per batch x 1 shard(s) needs 99 training identities, "),
     ("model.pretrained=imagenet", "model.weights: pretrained: imagenet needs a local weights file"),
     ("model.weights=nope.pth", ""),
     ("loader.device=gpu", "loader.device: gpu requested but no CUDA device is available"),
