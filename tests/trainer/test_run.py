@@ -19,7 +19,7 @@ from dali_pipes import read_manifest, write_manifest
 
 from tests.trainer.test_checkpoint import plant_code_running_checkpoint, truncate
 from trainer import fit as fit_module
-from trainer import run
+from trainer import cli
 from trainer.config import dump_config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def write_config(tmp_path, manifest, **sections):
 
 def error_of(capsys, argv):
     """stderr of a refused command from its "error: " on (a resumed run may show progress bars first)."""
-    assert run.main(argv) == 2
+    assert cli.main(argv) == 2
     err = capsys.readouterr().err
     return err[err.find("error: "):]
 
@@ -101,7 +101,7 @@ def test_unmasked_keep_trains_rows_without_a_mask(tiny_world, tmp_path):
     rows = [replace(s, mask="") if s.split == "train" and s.pid == first_pid else s for s in samples]
     write_manifest(tmp_path / "some.csv", rows)
     cfg = write_config(tmp_path, tmp_path / "some.csv", train={"epochs": 1, "eval_every": 0})
-    assert run.main([str(cfg), "--set", "data.unmasked=keep"]) == 0
+    assert cli.main([str(cfg), "--set", "data.unmasked=keep"]) == 0
     text = next((tmp_path / "runs").glob("t-*/train.log")).read_text()
     count = sum(s.split == "train" and s.pid == first_pid for s in samples)
     assert f"{count} training row(s) have no person mask" in text and "never donors" in text
@@ -119,7 +119,7 @@ def weights(run_dir, variant):
 @pytest.mark.slow
 def test_interrupted_and_resumed_run_equals_straight_run(tiny_world, tmp_path, monkeypatch, capsys):
     cfg = write_config(tmp_path, tiny_world, train={"epochs": 2, "eval_every": 0, "compare_baseline": True})
-    assert run.main([str(cfg), "--set", "name=straight"]) == 0
+    assert cli.main([str(cfg), "--set", "name=straight"]) == 0
     straight = next((tmp_path / "runs").glob("straight-*"))
 
     # kill the second run in the middle of its last epoch (baseline variant, epoch 2)
@@ -142,13 +142,13 @@ def test_interrupted_and_resumed_run_equals_straight_run(tiny_world, tmp_path, m
         return real(model, loader, *args, **kwargs)
 
     monkeypatch.setattr(fit_module, "train_one_epoch", killed)
-    assert run.main([str(cfg), "--set", "name=killed"]) == 130
+    assert cli.main([str(cfg), "--set", "name=killed"]) == 130
     monkeypatch.undo()
     killed_dir = next((tmp_path / "runs").glob("killed-*"))
     hint = f"interrupted; continue with: python trainer/run.py --resume {killed_dir}"
     assert f"\n{hint}\n" in capsys.readouterr().err  # a progress bar may close after it
     assert not (killed_dir / "final.json").exists()
-    assert run.main(["--resume", str(killed_dir)]) == 0  # the run's own config
+    assert cli.main(["--resume", str(killed_dir)]) == 0  # the run's own config
 
     for variant in ("attention", "baseline"):
         a, b = weights(straight, variant), weights(killed_dir, variant)
@@ -164,7 +164,7 @@ def test_interrupted_and_resumed_run_equals_straight_run(tiny_world, tmp_path, m
     assert "| attention | 0.5 |" in out and "| baseline | 0 |" in out
 
     # --eval-only on the straight run's checkpoint reproduces its final metrics, written beside the run
-    assert run.main(["--eval-only", str(straight / "baseline" / "checkpoints" / "latest.pt")]) == 0
+    assert cli.main(["--eval-only", str(straight / "baseline" / "checkpoints" / "latest.pt")]) == 0
     only = json.loads((straight / "eval-baseline-latest.json").read_text())
     assert only["results"]["eval"]["mAP"] == pytest.approx(final_a["baseline"]["mAP"], abs=1e-6)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([straight.name, killed_dir.name])
@@ -200,7 +200,7 @@ def test_script_entry_point_and_run_folder(tiny_world, tmp_path):
 def tiny_run(tmp_path, manifest, *sets, epochs=2):
     """Train the baseline of the tiny world for `epochs` epochs; returns the run folder."""
     cfg = write_config(tmp_path, manifest, augment={"p": 0.0}, train={"epochs": epochs, "eval_every": 0})
-    assert run.main([str(cfg), *[a for s in sets for a in ("--set", s)]]) == 0
+    assert cli.main([str(cfg), *[a for s in sets for a in ("--set", s)]]) == 0
     return next((tmp_path / "runs").glob("t-*"))
 
 
@@ -310,12 +310,12 @@ def test_ctrl_c_prints_the_resume_command_and_resume_alone_finishes(tiny_world, 
 
     cfg = write_config(tmp_path, tiny_world, augment={"p": 0.0}, train={"epochs": 2, "eval_every": 0})
     monkeypatch.setattr(fit_module, "train_one_epoch", interrupted_in_epoch_2)
-    assert run.main([str(cfg)]) == 130
+    assert cli.main([str(cfg)]) == 130
     monkeypatch.undo()
     [run_dir] = run_folders(tmp_path)
     hint = f"interrupted; continue with: python trainer/run.py --resume {run_dir}"
     assert f"\n{hint}\n" in capsys.readouterr().err and hint in (run_dir / "train.log").read_text()
-    assert run.main(["--resume", str(run_dir)]) == 0
+    assert cli.main(["--resume", str(run_dir)]) == 0
     assert json.loads((run_dir / "final.json").read_text())["results"]["baseline"]["mAP"] > 0
 
 
@@ -326,7 +326,7 @@ def test_damaged_latest_falls_back_to_the_previous_intact_epoch(tiny_world, tmp_
     folder = run_dir / "baseline" / "checkpoints"
     truncate(folder / "latest.pt")
     truncate(folder / "epoch_002.pt")
-    assert run.main(["--resume", str(run_dir), "--set", "train.epochs=3"]) == 0
+    assert cli.main(["--resume", str(run_dir), "--set", "train.epochs=3"]) == 0
     log = (run_dir / "train.log").read_text()
     assert f"{folder / 'latest.pt'}: damaged checkpoint" in log
     assert f"resuming from {folder / 'epoch_001.pt'} (after epoch 1) instead of the unusable latest.pt, " \
@@ -355,11 +355,11 @@ def test_eval_only_writes_beside_the_run_or_into_out(tiny_world, tmp_path, capsy
     run_dir = tiny_run(tmp_path, tiny_world, epochs=1)
     final = json.loads((run_dir / "final.json").read_text())["results"]["baseline"]
     ckpt = run_dir / "baseline" / "checkpoints" / "latest.pt"
-    assert run.main(["--eval-only", str(ckpt)]) == 0  # the run's own config
+    assert cli.main(["--eval-only", str(ckpt)]) == 0  # the run's own config
     record = json.loads((run_dir / "eval-baseline-latest.json").read_text())
     assert record["checkpoint"] == str(ckpt) and record["results"]["eval"]["mAP"] == pytest.approx(final["mAP"])
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]  # no new run folder
-    assert run.main(["--eval-only", str(ckpt), "--out", str(tmp_path / "out")]) == 0
+    assert cli.main(["--eval-only", str(ckpt), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "eval-baseline-latest.json").is_file()
     shutil.copy(ckpt, tmp_path / "loose.pt")
     err = error_of(capsys, ["--eval-only", str(tmp_path / "loose.pt")])
@@ -367,7 +367,7 @@ def test_eval_only_writes_beside_the_run_or_into_out(tiny_world, tmp_path, capsy
 
 
 def test_config_example_prints_the_default_config(capsys):
-    from trainer.run import main
+    from trainer.cli import main
 
     assert main(["--config-example"]) == 0
     assert capsys.readouterr().out == (ROOT / "pipeline.yaml").read_text()

@@ -1,0 +1,291 @@
+"""Train and evaluate a BoT ReID model from a YAML config (the command behind `trainer/run.py`).
+
+    python trainer/run.py CONFIG [--set key=value ...]
+    python trainer/run.py --resume RUN [CONFIG] [--set key=value ...]   # continue RUN
+    python trainer/run.py --eval-only CKPT [CONFIG] [--out DIR]         # evaluate a checkpoint
+    torchrun --nproc_per_node N trainer/run.py CONFIG        # DDP, loader sharded per rank
+
+A run writes `<output.dir>/<name>-<timestamp>/`: `config.yaml` (resolved), `train.log`,
+`final.json` (metrics + provenance) and one folder per variant (`attention`, and `baseline`
+with `train.compare_baseline`) holding `metrics.csv`, `tensorboard/` and `checkpoints/`.
+It ends with a table of rank-1/5/10, mAP, mINP and the robustness score (mAP on the
+background-swapped test set, when there is one). `--resume RUN` continues with the run's own
+`config.yaml` (a CONFIG or `--set` given as well may change only the resumable keys).
+`--eval-only RUN/<variant>/checkpoints/latest.pt` evaluates with the run's config and writes
+`RUN/eval-<variant>-latest.json` (or into `--out DIR`); it makes no run folder.
+
+Faults of the input (config, data, checkpoints, run folder) stop the run with one line
+naming the file, row or key, exit code 2, and nothing left behind: the run folder is made
+after the checks, and removed again when the run fails before writing a checkpoint; later
+errors also go into its train.log. Ctrl-C exits with 130 and the command that resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from dali_pipes.manifest import ManifestError
+from prepare.synthetic import ensure_world
+from trainer import distributed
+from trainer.checkpoint import load_checkpoint
+from trainer.config import Config, ConfigError, dump_config, load_config, read_yaml, to_dict
+from trainer.errors import TrainerError
+from trainer.extract import model_from_checkpoint
+from trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets
+from trainer.preflight import check_data, check_machine, resolve_devices, robustness_manifest
+from trainer.provenance import provenance
+from trainer.run_folder import Interrupted, RunFolder, create_run_folder
+from trainer.summary import format_table
+
+DEFAULT_CONFIG = "pipeline.yaml"  # trainer/pipeline.yaml; ./pipeline.yaml in the repository links to it
+
+log = logging.getLogger("trainer")
+RESUMABLE_CHANGES = {"train.epochs", "train.eval_every", "output.dir"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="trainer/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", nargs="?", help="YAML config, e.g. pipeline.yaml (with --resume: "
+                        "by default the run's own config.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.epochs=3 (repeatable)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoints")
+    group.add_argument("--eval-only", metavar="CKPT", help="only evaluate the model in checkpoint CKPT "
+                       "(CONFIG defaults to the config.yaml of its run)")
+    parser.add_argument("--out", metavar="DIR", help="--eval-only: write eval-*.json here instead of beside "
+                        "the checkpoint's run")
+    parser.add_argument("--config-example", action="store_true",
+                        help="print the default config (the synthetic-world demo, every key commented) and exit")
+    args = parser.parse_args(argv)
+    if args.config_example:
+        return args
+    if args.config is None and not (args.resume or args.eval_only):
+        parser.error("a CONFIG is needed (or --resume RUN to continue a run with its own config)")
+    if args.out and not args.eval_only:
+        parser.error("--out goes with --eval-only")
+    return args
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out |= _flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v}
+    return out
+
+
+def _resume_problems(cfg: Config, run_dir: Path) -> list[str]:
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        return [f"--resume: {run_dir} is not a run folder (no config.yaml)"]
+    saved = _flatten(read_yaml(saved_path) or {})
+    now = _flatten(to_dict(cfg))
+    return [f"{k}: differs from the resumed run ({saved.get(k)!r} there, {now.get(k)!r} now); "
+            f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change on --resume"
+            for k in sorted(set(saved) | set(now)) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)]
+
+
+def _checkpoint_run(ckpt: Path) -> Path | None:
+    """The run folder a checkpoint `RUN/<variant>/checkpoints/<file>.pt` belongs to, if it does."""
+    run_dir = ckpt.parent.parent.parent
+    return run_dir if ckpt.parent.name == "checkpoints" and (run_dir / "config.yaml").is_file() else None
+
+
+def _config_path(args: argparse.Namespace) -> str:
+    """The config to use: CONFIG, or else the run's own config.yaml (--resume RUN, or the run
+    of the --eval-only checkpoint)."""
+    if args.config is not None:
+        return args.config
+    run_dir = Path(args.resume) if args.resume else _checkpoint_run(Path(args.eval_only))
+    if run_dir is None:
+        raise ConfigError([f"--eval-only: {args.eval_only} is not in a run folder "
+                           f"(RUN/<variant>/checkpoints/); give the CONFIG it was trained with"], "--eval-only")
+    return str(run_dir / "config.yaml")
+
+
+def _eval_output(args: argparse.Namespace) -> Path:
+    """Where --eval-only writes its record: in --out, else beside the checkpoint's run (or the
+    checkpoint itself), as eval-[<variant>-]<checkpoint name>.json."""
+    ckpt = Path(args.eval_only)
+    run_dir = _checkpoint_run(ckpt)
+    folder = Path(args.out) if args.out else (run_dir or ckpt.parent)
+    name = f"eval-{ckpt.parent.parent.name}-{ckpt.stem}.json" if run_dir else f"eval-{ckpt.stem}.json"
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise TrainerError(f"--out: cannot write into {existing}")
+    return folder / name
+
+
+def _resume_command(run_dir: Path) -> str:
+    return f"python trainer/run.py --resume {shlex.quote(str(run_dir))}"
+
+
+def _setup_logging(run_dir: Path | None, is_main: bool) -> None:
+    """Rank 0 logs to stdout and, given a run folder, to its train.log."""
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    if is_main:
+        fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+        handlers = [logging.StreamHandler(sys.stdout)]
+        if run_dir is not None:
+            handlers.append(logging.FileHandler(run_dir / "train.log"))
+        for handler in handlers:
+            handler.setFormatter(fmt)
+            log.addHandler(handler)
+
+
+def _prepare_data(cfg: Config, info: distributed.DistInfo) -> None:
+    """With `data.synthetic`, rank 0 makes sure the world exists with these parameters."""
+    if info.is_main and cfg.data.synthetic is not None:
+        ensure_world(os.path.dirname(cfg.data.manifest) or ".", **to_dict(cfg)["data"]["synthetic"])
+    distributed.barrier()
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Validate, prepare, train/evaluate; returns the final record (rank 0; {} elsewhere)."""
+    config_path = _config_path(args)
+    cfg = load_config(config_path, args.set)
+    problems = check_machine(cfg)
+    if args.resume:
+        problems += _resume_problems(cfg, Path(args.resume))
+    if problems:
+        raise ConfigError(problems, config_path)
+    eval_state = load_checkpoint(args.eval_only) if args.eval_only else None
+    eval_output = _eval_output(args) if args.eval_only else None
+    device, loader_device = resolve_devices(cfg)
+    info = distributed.init_distributed(device.type)
+    try:
+        _prepare_data(cfg, info)
+        problems, notes = check_data(cfg, info.world_size)
+        if problems:
+            raise ConfigError(problems, config_path)
+        if device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        else:
+            torch.backends.cudnn.benchmark = True
+        manifests = check_manifests(cfg, robustness_manifest(cfg), train=not args.eval_only)  # read once
+        if args.eval_only:
+            return _eval_only(cfg, args.eval_only, eval_state, eval_output, info, device, loader_device, manifests)
+        return _run(cfg, args, info, device, loader_device, notes, manifests)
+    finally:
+        distributed.shutdown()
+
+
+def _open_run_folder(cfg: Config, args: argparse.Namespace,
+                     info: distributed.DistInfo) -> tuple[Path, AbstractContextManager]:
+    """The run folder (made by rank 0 unless resuming) and the context rank 0 works in."""
+    run_dir = None
+    if info.is_main:
+        run_dir = Path(args.resume) if args.resume else \
+            create_run_folder(cfg.output.dir, f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}")
+    run_dir = Path(distributed.broadcast_object(str(run_dir) if run_dir else None))
+    if not info.is_main:
+        return run_dir, nullcontext()
+    return run_dir, RunFolder(run_dir, created=not args.resume, resume_command=_resume_command(run_dir))
+
+
+def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distributed.DistInfo,
+               device: torch.device, loader_device: str, manifests: dict) -> dict:
+    """--eval-only: evaluate the checkpoint's model (on every rank, each its share) and write the
+    record to `output`."""
+    _setup_logging(None, info.is_main)
+    robust = robustness_manifest(cfg)
+    started = time.perf_counter()
+    model = model_from_checkpoint(cfg, ckpt, state).to(device)
+    metrics = evaluate_model(model, make_eval_sets(cfg, loader_device, manifests), device, cfg)
+    if not info.is_main:
+        return {}
+    results = {"eval": {"augment_p": None, "minutes": (time.perf_counter() - started) / 60, **metrics}}
+    record = _record(cfg, {"checkpoint": str(ckpt)}, results, started, robust, device, info)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(output, record)
+    log.info("results of %s (written to %s):\n%s", ckpt, output, format_table(results))
+    return record
+
+
+def _run(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo, device: torch.device,
+         loader_device: str, notes: list[str], manifests: dict) -> dict:
+    """Train in a new run folder (or the resumed one) and write its final.json."""
+    run_dir, context = _open_run_folder(cfg, args, info)
+    with context:
+        _setup_logging(run_dir, info.is_main)
+        if info.is_main:
+            log.info("run folder %s (%s, %d process(es), loader on %s)", run_dir, device, info.world_size,
+                     loader_device)
+            for note in notes:
+                log.warning("%s", note)
+        return _train_and_report(cfg, bool(args.resume), run_dir, info, device, loader_device, manifests)
+
+
+def _train_and_report(cfg: Config, resume: bool, run_dir: Path, info: distributed.DistInfo,
+                      device: torch.device, loader_device: str, manifests: dict) -> dict:
+    robust = robustness_manifest(cfg)
+    eval_sets = make_eval_sets(cfg, loader_device, manifests)  # every rank evaluates its share
+    results, started = {}, time.perf_counter()
+
+    def write_config() -> None:  # once training starts: a refused --resume leaves the run's config as it was
+        if info.is_main:
+            (run_dir / "config.yaml").write_text(dump_config(cfg))
+
+    variants = {"attention": cfg.augment.p} if cfg.augment.p > 0 else {"baseline": 0.0}
+    if cfg.train.compare_baseline:
+        variants["baseline"] = 0.0
+    for name, p in variants.items():
+        t0 = time.perf_counter()
+        metrics = fit(cfg, run_dir / name, p, info, device, loader_device, manifests["test"], eval_sets,
+                      resume=resume, on_start=write_config)
+        results[name] = {"augment_p": p, "minutes": (time.perf_counter() - t0) / 60, **metrics}
+    if not info.is_main:
+        return {}
+    record = _record(cfg, {"run_dir": str(run_dir)}, results, started, robust, device, info)
+    _write_json(run_dir / "final.json", record)
+    log.info("results (%s, %.1f min):\n%s", run_dir, record["minutes"], format_table(results))
+    return record
+
+
+def _record(cfg: Config, where: dict, results: dict, started: float, robust: Path | None, device: torch.device,
+            info: distributed.DistInfo) -> dict:
+    """The final record: results with their provenance and config."""
+    return {"name": cfg.name, **where, "minutes": (time.perf_counter() - started) / 60, "results": results,
+            "provenance": provenance(seed=cfg.train.seed, manifest=cfg.data.manifest, device=device,
+                                     world_size=info.world_size, robustness_manifest=robust),
+            "config": to_dict(cfg)}
+
+
+def _write_json(path: Path, record: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.config_example:  # shipped in the package, so an installed project has it too
+        print(resources.files("trainer").joinpath(DEFAULT_CONFIG).read_text(), end="")
+        return 0
+    try:
+        run(args)
+    except Interrupted as e:
+        print(f"\n{e}", file=sys.stderr)  # after ^C or a progress bar's line
+        return e.exit_code
+    except (ConfigError, ManifestError, TrainerError) as e:  # bad input: one clear message, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
+    except KeyboardInterrupt:
+        print("\ninterrupted; nothing was written", file=sys.stderr)
+        return 130
+    return 0
