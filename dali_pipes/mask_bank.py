@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from dali_pipes.manifest import Sample
-from kernels.arrays import array_module, from_torch, library_of, to_torch
+from kernels.arrays import array_module, device_context, from_torch, library_of, to_torch
 
 
 class MaskBank:
@@ -56,13 +56,14 @@ class MaskBank:
         """(B,) sample indices -> (B, H, W) uint8 {0, 1} masks, in the array library (and on the
         device) of `indices`: numpy, cupy or torch."""
         library = library_of(indices)
-        index = from_torch(indices) if library == "torch" else indices
-        xp = array_module(index)
-        packed = self._bank_for(xp)
-        height, width = self.size
-        rows = packed[index.astype(np.int64, copy=False)]
-        masks = xp.unpackbits(rows.reshape(-1)).reshape(len(rows), -1)[:, :height * width]
-        masks = xp.ascontiguousarray(masks).reshape(len(rows), height, width)
+        with device_context(indices):  # CUDA tensors: on torch's current stream, behind their producer
+            index = from_torch(indices) if library == "torch" else indices
+            xp = array_module(index)
+            packed = self._bank_for(xp)
+            height, width = self.size
+            rows = packed[index.astype(np.int64, copy=False)]
+            masks = xp.unpackbits(rows.reshape(-1)).reshape(len(rows), -1)[:, :height * width]
+            masks = xp.ascontiguousarray(masks).reshape(len(rows), height, width)
         return to_torch(masks) if library == "torch" else masks
 
     def _bank_for(self, xp):
