@@ -1,4 +1,4 @@
-"""Throughput benchmark (`python benchmarks/throughput.py`) and its reference loaders.
+"""Throughput benchmark (`python benchmarks/throughput.py`, body in `throughput_cli`) and its reference loaders.
 
 `authors_loader` (the authors' per-sample approach, for comparison only), `timing` (warm-up,
 timed windows, median and spread), `steps` (what is timed), `trainer_wait` (the trainer's

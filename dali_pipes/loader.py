@@ -12,6 +12,7 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 from dali_pipes import torch_augs
 from dali_pipes.augment_op import AugmentOp
 from dali_pipes.checked import CheckedManifest, checked_manifest
+from dali_pipes.devices import resolve_device
 from dali_pipes.manifest import UNMASKED_ACTIONS, Sample
 from dali_pipes.mask_bank import MaskBank
 from dali_pipes.output_format import OutputFormat
@@ -20,27 +21,8 @@ from dali_pipes.sampler import PKSampler
 from dali_pipes.sources import BotOptions, EvalSource, TrainSource
 from kernels import AttentionAugment, AugmentConfig, bot_tail
 
-DEVICES = ("cpu", "gpu", "cuda", "cuda:N", "auto")
 AUGMENT_IN = ("auto", "pipeline", "iterator")
 MASK_SOURCES = ("png", "bank")
-
-
-def resolve_device(device: str) -> int | None:
-    """DALI `device_id` for "cpu" | "gpu" | "cuda" | "cuda:N" | "auto" (None = CPU; "gpu" and
-    "cuda" = torch's current device). Never touches CUDA for "cpu"."""
-    name = str(device)
-    index = name.removeprefix("cuda:")
-    if name not in DEVICES and not (name.startswith("cuda:") and index.isdigit()):
-        raise ValueError(f"device must be one of {list(DEVICES)}, got {device!r}")
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return None
-    if not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} but torch sees no CUDA GPU; use device='cpu' (or 'auto')")
-    if name.startswith("cuda:"):
-        if int(index) >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r}: torch sees {torch.cuda.device_count()} CUDA device(s)")
-        return int(index)
-    return torch.cuda.current_device()
 
 
 def _checked(manifest, split: str, validate: bool, **options) -> CheckedManifest:

@@ -295,7 +295,7 @@ def test_eval_loader_returns_the_masks_resized_as_in_training(tiny_world):
 
 
 def test_device_names_and_a_config_that_is_no_augment_config(tiny_world):
-    from dali_pipes.loader import resolve_device
+    from dali_pipes.devices import resolve_device
 
     assert resolve_device("cpu") is None
     for name in ("gpu", "cuda", "cuda:0"):
