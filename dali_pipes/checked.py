@@ -12,6 +12,21 @@ from dali_pipes.manifest import UNMASKED, UNMASKED_ACTIONS, ManifestError, Sampl
 HINT_KEY = "trainer config: data.unmasked"
 
 
+def unmasked_problem(policy: str, unmasked: int, train: int) -> str | None:
+    """Why `unmasked` of the `train` training rows, rows without a person mask, stop a run
+    under `policy` ("error" | "keep" | "drop"); None when they do not. The one rule for them:
+    the loaders, the check and the trainer's preflight all apply it."""
+    if unmasked == 0 or policy == "keep":
+        return None
+    if policy == "error":
+        return (f"{unmasked} training row(s) have no person mask; allowed: keep (train them without the "
+                f"augmentation, never as donors), drop (leave them out)")
+    if unmasked >= train:
+        return ("no training row has a person mask, so nothing would be left to train; allowed: keep (train them "
+                "without the augmentation)")
+    return None
+
+
 @dataclass(frozen=True)
 class CheckedManifest:
     """The usable rows of a manifest, by split, in manifest order.
@@ -34,11 +49,13 @@ class CheckedManifest:
         """The rows of `split` (without the unmasked rows when `drop_unmasked`); a ValueError
         naming the manifest when there are none."""
         dropped = set(self.unmasked_rows) if drop_unmasked else set()
-        rows = [s for s in self.splits.get(split, []) if s.row not in dropped]
+        rows = self.splits.get(split, [])
+        problem = unmasked_problem("drop", len(dropped), len(rows)) if dropped else None
+        if problem:
+            raise ValueError(f"{self.path}: unmasked='drop': {problem}")
         if not rows:
-            raise ValueError(f"{self.path}: no rows with split={split!r}"
-                             + (" and a person mask (unmasked='drop')" if dropped else ""))
-        return rows
+            raise ValueError(f"{self.path}: no rows with split={split!r}")
+        return [s for s in rows if s.row not in dropped]
 
 
 def checked_manifest(path: str | os.PathLike, splits=("train", "query", "gallery"), *, validate: bool = True,
@@ -60,9 +77,8 @@ def checked_manifest(path: str | os.PathLike, splits=("train", "query", "gallery
     found = [p for p in problems if p.kind == UNMASKED]
     fatal = problems if unmasked == "error" else [p for p in problems if p.kind != UNMASKED]
     if fatal:
-        hint = (f"{len(found)} training row(s) have no person mask: unmasked='keep' trains them without "
-                f"the augmentation, unmasked='drop' leaves them out ({HINT_KEY})"
-                if found and unmasked == "error" else "")
-        raise ManifestError(fatal, hint=hint)
+        train = sum(s.split == "train" for s in samples)
+        problem = unmasked_problem(unmasked, len(found), train) if unmasked == "error" else None
+        raise ManifestError(fatal, hint=f"unmasked='error': {problem} ({HINT_KEY})" if problem else "")
     by_split = {split: [s for s in samples if s.split == split] for split in splits}
     return CheckedManifest(os.fspath(path), by_split, tuple(sorted(p.row for p in found)))

@@ -14,6 +14,7 @@ import torch
 
 from dali_pipes.check import check_query_matches
 from dali_pipes.check import check_repeated_images, check_shared_ids
+from dali_pipes.checked import unmasked_problem
 from kernels import inpainter_problem
 from dali_pipes.manifest import ManifestError, read_manifest
 from dali_pipes.sampler import pk_problem
@@ -127,18 +128,14 @@ def _leaks(cfg: Config, samples: list) -> list[str]:
 
 
 def _unmasked_problems(cfg: Config, train: list) -> list[str]:
-    """Training rows without a mask path that the `data.unmasked` policy cannot train."""
+    """Training rows without a mask path that the `data.unmasked` policy cannot train (the rule
+    of `dali_pipes.checked.unmasked_problem`; empty mask files are found by the check)."""
     unmasked = [s.row for s in train if not s.mask]
-    if cfg.augment.p == 0 or not unmasked:
+    problem = unmasked_problem(cfg.data.unmasked, len(unmasked), len(train)) if cfg.augment.p > 0 else None
+    if not problem:
         return []
-    if cfg.data.unmasked == "error":
-        return [f"data.unmasked: error, but {len(unmasked)} training row(s) have no mask (first: row "
-                f"{unmasked[0]} of {cfg.data.manifest!r}) and augment.p = {cfg.augment.p} needs them; "
-                f"allowed: keep (train them without the augmentation), drop (leave them out)"]
-    if cfg.data.unmasked == "drop" and len(unmasked) == len(train):
-        return [f"data.unmasked: drop, but no training row of {cfg.data.manifest!r} has a mask, so nothing "
-                f"would be left to train; allowed: keep (train them without the augmentation)"]
-    return []
+    return [f"data.unmasked: {cfg.data.unmasked}: {problem} (first: row {unmasked[0]} of {cfg.data.manifest!r}; "
+            f"augment.p = {cfg.augment.p} needs masks)"]
 
 
 def _small_identities(cfg: Config, train: list) -> list[str]:

@@ -219,7 +219,7 @@ def unmasked_world(tiny_world, tmp_path):
 
 def test_rows_without_a_person_mask_are_an_error_by_default(unmasked_world):
     path, _, rows = unmasked_world
-    with pytest.raises(ManifestError, match=r"(?s)unmasked.csv:%d: train row has no mask.*unmasked='keep'" % rows[0]):
+    with pytest.raises(ManifestError, match=r"(?s)unmasked.csv:%d: train row has no mask.*unmasked='error': 12 training row\(s\) have no person mask; allowed: keep" % rows[0]):
         _loader(path, augment=AugmentConfig(p=0.5))
     with pytest.raises(ValueError, match="unmasked must be one of"):
         _loader(path, augment=AugmentConfig(p=0.5), unmasked="ignore")

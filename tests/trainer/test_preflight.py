@@ -42,8 +42,10 @@ def test_unmasked_drop_with_no_mask_left_stops(tiny_world, tmp_path):
     rows = [replace(s, mask="") if s.split == "train" else s for s in read_manifest(tiny_world)]
     write_manifest(tmp_path / "m.csv", rows)
     problems, _ = check_data(config(tmp_path / "m.csv", data={"unmasked": "drop"}))
-    assert problems == [f"data.unmasked: drop, but no training row of {str(tmp_path / 'm.csv')!r} has a mask, so "
-                        f"nothing would be left to train; allowed: keep (train them without the augmentation)"]
+    first = min(s.row for s in rows if s.split == "train")
+    assert problems == [f"data.unmasked: drop: no training row has a person mask, so nothing would be left to "
+                        f"train; allowed: keep (train them without the augmentation) (first: row {first} of "
+                        f"{str(tmp_path / 'm.csv')!r}; augment.p = 0.5 needs masks)"]
     assert check_data(config(tmp_path / "m.csv", data={"unmasked": "keep"}))[0] == []
 
 

@@ -91,8 +91,8 @@ def test_augmentation_needs_training_masks(tiny_world, tmp_path, capsys):
     write_manifest(tmp_path / "nomask.csv", rows)
     err = error_of(capsys, [str(write_config(tmp_path, tmp_path / "nomask.csv"))])
     count = sum(s.split == "train" for s in rows)
-    assert f"data.unmasked: error, but {count} training row(s) have no mask" in err
-    assert "allowed: keep (train them without the augmentation), drop (leave them out)" in err
+    assert f"data.unmasked: error: {count} training row(s) have no person mask" in err
+    assert "allowed: keep (train them without the augmentation, never as donors), drop (leave them out)" in err
 
 
 def test_unmasked_keep_trains_rows_without_a_mask(tiny_world, tmp_path):
@@ -280,7 +280,7 @@ def test_unmasked_drop_without_any_mask_is_one_line(tiny_world, tmp_path, capsys
     rows = [replace(s, mask="") if s.split == "train" else s for s in read_manifest(tiny_world)]
     write_manifest(tmp_path / "nomask.csv", rows)
     err = error_of(capsys, [str(write_config(tmp_path, tmp_path / "nomask.csv")), "--set", "data.unmasked=drop"])
-    assert "data.unmasked: drop, but no training row of" in err and "nothing would be left to train" in err
+    assert "data.unmasked: drop: no training row has a person mask" in err and "nothing would be left to train" in err
 
     # empty masks (a detector found nobody) are only seen by the loader, after the run folder exists
     world = tmp_path / "world"
