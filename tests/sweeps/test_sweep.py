@@ -251,3 +251,13 @@ def test_the_best_p_line_compares_with_the_sweep_files_reference_only():
     assert verdict(cells, other)[-1] == (
         "- The best upper-body p for mAP is 0.3; p = 0.3 is not clearly below it, outside the study's "
         "best range [0.5, 0.7] (study, Market: baseline 70 -> 75.5 mAP at p = 0.5, +5.5 points).")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_sweep_files_load(path, monkeypatch):
+    """Every sweep file under configs/ (those with a `grid`) validates, with every run's config."""
+    if "grid" not in yaml.safe_load(path.read_text()):
+        pytest.skip("a run config, not a sweep file")
+    monkeypatch.chdir(path.parents[1])  # sweep files name their base config relative to the repository
+    assert expand(load_sweep(path))
