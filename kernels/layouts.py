@@ -57,7 +57,6 @@ def to_uint8_bhwc(images, layout: str, value_range) -> tuple[object, Callable]:
 
 def masks_bhw(masks, layout: str):
     """(B, H, W) masks: (B, 1, H, W) ones squeezed under BCHW; non-uint8/bool as non-zero."""
-    xp = array_module(masks)
     if layout == "BCHW" and masks.ndim == 4 and masks.shape[1] == 1:
         masks = masks[:, 0]
     if masks.dtype not in (np.uint8, np.bool_):
