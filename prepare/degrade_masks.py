@@ -89,16 +89,8 @@ def blobs(mask, level, rng, h, w):
 
 def shift(mask, level, rng, h, w):
     dy, dx = (round(level * 0.25 * s) * int(rng.choice([-1, 1])) for s in (h, w))
-    moved = np.roll(mask, (dy, dx), axis=(0, 1))
-    if dy > 0:
-        moved[:dy] = 0
-    elif dy < 0:
-        moved[dy:] = 0
-    if dx > 0:
-        moved[:, :dx] = 0
-    elif dx < 0:
-        moved[:, dx:] = 0
-    return moved
+    height, width = mask.shape  # a whole-pixel translation; what moves out is lost, what moves in is 0
+    return cv2.warpAffine(mask, np.float32([[1, 0, dx], [0, 1, dy]]), (width, height), flags=cv2.INTER_NEAREST)
 
 
 def drop_parts(mask, level, rng, h, w):
