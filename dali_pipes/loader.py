@@ -93,7 +93,8 @@ class ReIDLoader:
 
     Output format (`OutputFormat`): `normalize=False` gives float pixels in 0-255 (what
     fast-reid's models take), `dtype` "float16" / "bfloat16" halves the batch, `channels_last`
-    gives channels_last tensors; all applied inside the tail, not as an extra pass.
+    gives channels_last tensors; applied inside the tail, except the reduced dtypes after the
+    iterator and bfloat16 in DALI, which are a cast of the float32 result.
     """
 
     def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "train",
@@ -211,7 +212,8 @@ class ReIDLoader:
             person = masks[..., 0] if self._bank is None else self._bank.gather(batch["indices"])
             out = self._augment(images, person, batch["pids"], batch["viewpoints"], epoch=epoch,
                                 index=batch["positions"], tail=tail)
-            batch["images"], batch["swapped"], batch["donor_pids"] = self.output.cast(out.images), out.swapped, out.donor_pids
+            batch["images"] = self.output.cast(out.images)
+            batch["swapped"], batch["donor_pids"] = out.swapped, out.donor_pids
         if self._return_masks:
             batch["masks"] = torch_augs.flip_and_crop(masks, flip, anchor, self.size)
         return batch
