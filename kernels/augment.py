@@ -25,7 +25,7 @@ from .config import AugmentConfig
 from .dilate import dilate
 from .donors import draw_donors
 from .inpaint import INPAINTERS, inpaint, inpainter_problem
-from .layouts import hint, masks_bhw, to_uint8_bhwc
+from .layouts import masks_bhw, to_uint8_bhwc
 from .masks import CANVAS, normalize_masks, roi_masks
 from .records import DonorKeys
 from .tail import Tail, bot_tail, checked_tail
@@ -121,7 +121,6 @@ class AttentionAugment:
             if library == "torch":
                 images, masks = from_torch(images), from_torch(masks)
                 tail = None if tail is None else tail.without_tensors()
-            raw_images = images
             images, back = to_uint8_bhwc(images, layout, value_range)
             masks = masks_bhw(masks, layout)
             xp = array_module(images)
@@ -129,8 +128,7 @@ class AttentionAugment:
                 viewpoints = xp.full(images.shape[0], -1, np.int64)
             labels = dict(pids=pids, viewpoints=viewpoints, index=index)
             labels = {name: None if a is None else _labels_array(name, a, xp) for name, a in labels.items()}
-            out = self._augment(*self._validated(images, masks, **labels, raw=(raw_images, layout, value_range)),
-                                int(epoch), tail)
+            out = self._augment(*self._validated(images, masks, **labels), int(epoch), tail)
             if tail is None and (layout != "BHWC" or value_range is not None):
                 out = dataclasses.replace(out, images=back(out.images))
             if library == "torch":
@@ -147,15 +145,11 @@ class AttentionAugment:
                              f"pass {wanted} or use backend='auto'")
         _check_inpainter(self.config.inpaint, needed)
 
-    def _validated(self, images, masks, pids, viewpoints, index, raw=None):
-        """Shapes and dtypes checked once here: (images, masks uint8, pids, viewpoints, index int64 or
-        None, index_base): without `index`, sample i has index index_base + i."""
+    def _validated(self, images, masks, pids, viewpoints, index):
+        """Shapes and dtypes checked once here (the images' by `to_uint8_bhwc`): (images, masks
+        uint8, pids, viewpoints, index int64 or None, index_base): without `index`, sample i has
+        index index_base + i."""
         xp = array_module(images)
-        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-            given = images if raw is None else raw[0]
-            raise ValueError(f"AttentionAugment: images must be (B, H, W, 3) uint8, or (B, 3, H, W) with "
-                             f"layout='BCHW', got {tuple(given.shape)} {given.dtype}"
-                             + ("" if raw is None else hint(*raw)))
         b = images.shape[0]
         if tuple(masks.shape) != tuple(images.shape[:3]) or masks.dtype not in (np.uint8, np.bool_):
             raise ValueError(f"AttentionAugment: masks must be {tuple(images.shape[:3])} uint8, "

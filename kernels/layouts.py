@@ -19,7 +19,7 @@ LAYOUTS = ("BHWC", "BCHW")
 VALUE_RANGES = (1.0, 255.0)
 
 
-def hint(images, layout: str, value_range) -> str:
+def _hint(images, layout: str, value_range) -> str:
     """What to pass for `images` that are not (B, H, W, 3) uint8 under `layout`/`value_range`."""
     shape, kind = tuple(images.shape), images.dtype.kind
     if layout == "BHWC" and len(shape) == 4 and shape[1] == 3 and shape[3] != 3:
@@ -31,19 +31,23 @@ def hint(images, layout: str, value_range) -> str:
 
 def to_uint8_bhwc(images, layout: str, value_range) -> tuple[object, Callable]:
     """(images as (B, H, W, 3) uint8, a function taking an augmented batch back to the caller's
-    layout, dtype and range). Raises ValueError naming the argument to pass."""
+    layout, dtype and range). Raises ValueError when they are not that after the conversion,
+    naming the argument to pass."""
     if layout not in LAYOUTS:
         raise ValueError(f"AttentionAugment: layout={layout!r}: expected one of {list(LAYOUTS)}")
     if value_range is not None and float(value_range) not in VALUE_RANGES:
         raise ValueError(f"AttentionAugment: value_range={value_range!r}: expected one of {list(VALUE_RANGES)} "
                          f"(or None for uint8 images)")
     xp = array_module(images)
-    dtype = images.dtype
+    given, dtype = images, images.dtype
     if value_range is not None and dtype.kind == "f":
         scale = 255.0 / float(value_range)
         images = xp.clip(xp.rint(images * scale), 0, 255).astype(np.uint8)
     if layout == "BCHW" and images.ndim == 4:
         images = xp.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"AttentionAugment: images must be (B, H, W, 3) uint8, or (B, 3, H, W) with "
+                         f"layout='BCHW', got {tuple(given.shape)} {given.dtype}" + _hint(given, layout, value_range))
 
     def back(out):
         if layout == "BCHW":
