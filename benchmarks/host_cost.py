@@ -99,6 +99,7 @@ def measure_source(samples: list, batch: int, repeats: int, read_files: bool = T
 
 
 def _time_source(source, repeats: int) -> float:
+    """µs per batch of `source`, starting a new epoch whenever one ends."""
 
     def step():
         try:
