@@ -1,11 +1,12 @@
 """A grid of training runs over the augmentation probability and ROI mode (does the augmentation
 help, and at which p?), and its report.
 
-    python trainer/sweep.py configs/sweep_p.yaml [--dry-run] [--report-only] [--until HH:MM]
+    python trainer/sweep.py configs/sweep_p.yaml [--dry-run] [--report-only] [--until HH:MM] [--jobs N]
     python -m sweeps configs/sweep_p.yaml ...           # the same
+    python trainer/sweep.py configs/ablations.yaml      # a suite: several sweeps, one report
 
-Runs are the baseline (p = 0) once per seed plus every (roi, p, seed), run one at a time, the
-*core* runs first (see `sweeps.plan`). The sweep is resumable run by run (see `sweeps.runner`).
+Runs are the baseline (p = 0) once per seed plus every (roi, p, variant, seed), one at a time
+(or N side by side), the *core* runs first (see `sweeps.plan`). The sweep is resumable run by run (see `sweeps.runner`).
 `--until` (UTC wall clock) starts no run after that time and stops a running one at it; the
 report is then written from what finished. Exit codes: 0 done, 2 an invalid sweep file.
 """
@@ -14,14 +15,17 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta, timezone
 
-from sweeps.figure import write_figure
+from sweeps.figure import figure_name, write_figure
 from sweeps.plan import RunSpec, expand
 from sweeps.report import write_report
-from sweeps.runner import collect, run_one, status, write_results
+from sweeps.inputs import make_inputs
+from sweeps.runner import collect, run_one, status, stop_all, write_results
 from sweeps.spec import Sweep, load_sweep
-from sweeps.stats import summarize
+from sweeps.stats import Cell, summarize
+from sweeps.suite import is_suite, load_suite, write_suite_report
 from trainer.typed_tree import ConfigError
 
 EXIT_INVALID = 2
@@ -50,44 +54,79 @@ def _print_plan(sweep: Sweep, specs: list[RunSpec]) -> None:
     print(f"{len(specs)} runs ({sum(s.core for s in specs)} core)")
 
 
-def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until: str | None) -> None:
-    """Every unfinished run in order, until `deadline` (given as `until` on the command line)."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_SIGTERM))  # -> run_one stops its run
-    for i, spec in enumerate(specs, 1):
-        if status(sweep, spec) == "done":
-            continue
+def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until: str | None, jobs: int) -> None:
+    """Every unfinished run in order, `jobs` at a time, until `deadline` (given as `until` on
+    the command line)."""
+    todo = [(i, spec) for i, spec in enumerate(specs, 1) if status(sweep, spec) != "done"]
+    make_inputs(sweep, list({spec.variant: sweep.variant(spec.variant) for _, spec in todo if spec.variant}.values()))
+    not_started = []
+
+    def train(i: int, spec: RunSpec) -> None:
         if deadline is not None and datetime.now(timezone.utc) >= deadline:
-            print(f"--until {until} reached; {len(specs) - i + 1} run(s) not started", flush=True)
-            break
+            not_started.append(spec.run_id)
+            return
         started = datetime.now(timezone.utc)
         result = run_one(sweep, spec, deadline)
         minutes = (datetime.now(timezone.utc) - started).total_seconds() / 60
         print(f"{started:%H:%M:%S} [{i}/{len(specs)}] {spec.run_id}: {result} ({minutes:.1f} min)", flush=True)
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_SIGTERM))  # -> the runs still going are stopped
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        for future in as_completed([pool.submit(train, i, spec) for i, spec in todo]):
+            future.result()
+    except BaseException:  # interrupted, or a run could not start: stop what is going, start nothing
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_all()
+        raise
+    pool.shutdown()
+    if not_started:
+        print(f"--until {until} reached; {len(not_started)} run(s) not started", flush=True)
+
+
+def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None) -> tuple[list[Cell], int]:
+    """Train (unless --report-only) and write the sweep's results.csv, report and figure."""
+    specs = expand(sweep)
+    if not args.report_only:
+        _train(sweep, specs, deadline, args.until, args.jobs)
+    rows = collect(sweep, specs, earlier=sweep.out / "results.csv")
+    write_results(rows, sweep.out / "results.csv")
+    variants = sweep.file.variants
+    cells = summarize(rows, tuple(v.name for v in variants))
+    figure = figure_name(variants)
+    write_report(sweep, cells, len(specs), sweep.out / "report.md", figure)
+    write_figure(cells, sweep.out / figure, variants)
+    print(f"{len(rows)}/{len(specs)} runs finished; wrote {sweep.out}/results.csv, report.md, {figure}")
+    return cells, len(specs)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trainer/sweep.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", help="sweep file, e.g. configs/sweep_p.yaml")
+    parser.add_argument("sweep", help="sweep file, e.g. configs/sweep_p.yaml, or a suite of them")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="list the runs and their status; train nothing")
-    mode.add_argument("--report-only", action="store_true", help="rebuild the report from finished runs")
+    mode.add_argument("--report-only", action="store_true",
+                      help="rebuild the report from finished runs (or the rows of the committed results.csv)")
     parser.add_argument("--until", metavar="HH:MM", help="UTC time after which no run starts or keeps running")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="runs side by side (default 1); give the sweep file a `run_threads` so "
+                             "that N runs share the cores and the results do not depend on N")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs: expected a number >= 1, got {args.jobs}")
     try:
-        sweep = load_sweep(args.sweep)
+        suite = load_suite(args.sweep) if is_suite(args.sweep) else None
+        sweeps = suite.sweeps if suite is not None else (load_sweep(args.sweep),)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
-    specs, deadline = expand(sweep), deadline_at(args.until)
+    deadline = deadline_at(args.until)
     if args.dry_run:
-        _print_plan(sweep, specs)
+        for sweep in sweeps:
+            _print_plan(sweep, expand(sweep))
         return 0
-    if not args.report_only:
-        _train(sweep, specs, deadline, args.until)
-    rows = collect(sweep, specs)
-    write_results(rows, sweep.out / "results.csv")
-    cells = summarize(rows)
-    write_report(sweep, cells, len(specs), sweep.out / "report.md")
-    write_figure(cells, sweep.out / "fig3.png")
-    print(f"{len(rows)}/{len(specs)} runs finished; wrote {sweep.out}/results.csv, report.md, fig3.png")
+    parts = [(sweep, *_sweep(sweep, args, deadline)) for sweep in sweeps]
+    if suite is not None:
+        write_suite_report(suite, parts)
+        print(f"wrote {suite.out}")
     return 0

@@ -1,5 +1,8 @@
-"""fig3.png of a sweep, in the style of the paper's Fig. 3: one panel per ROI, mAP bars per p
-(with the seed standard deviation), rank-1/5/10 and robustness-mAP lines; p = 0 is the baseline."""
+"""The figure of a sweep. A grid of ROI x p: fig3.png, in the style of the paper's Fig. 3: one
+panel per ROI, mAP bars per p (with the seed standard deviation), rank-1/5/10 and
+robustness-mAP lines; p = 0 is the baseline. A sweep of variants: settings.png, one panel per
+group of variants, mAP bars (± sd) and robustness marks per setting against the baseline's and
+the reference setting's mAP."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +11,7 @@ import numpy as np
 
 from kernels.config import ROI_MODES
 from sweeps.plan import BASELINE_ROI
+from sweeps.spec import Variant
 from sweeps.stats import Cell
 
 LINES = (("rank1", "o-", "tab:red"), ("rank5", "s-", "tab:orange"),
@@ -15,8 +19,15 @@ LINES = (("rank1", "o-", "tab:red"), ("rank5", "s-", "tab:orange"),
 LABELS = {"robust_mAP": "mAP, swapped backgrounds"}
 
 
-def write_figure(cells: list[Cell], path: Path) -> None:
-    """Draw `cells` (from `summarize`) into the PNG at `path`."""
+def figure_name(variants: tuple[Variant, ...]) -> str:
+    return "settings.png" if variants else "fig3.png"
+
+
+def write_figure(cells: list[Cell], path: Path, variants: tuple[Variant, ...] = ()) -> None:
+    """Draw `cells` (from `summarize`) into the PNG at `path` (with `variants`: the settings figure)."""
+    if variants:
+        _variant_figure(cells, variants, path)
+        return
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -40,6 +51,41 @@ def write_figure(cells: list[Cell], path: Path) -> None:
     axes[0][0].set_ylabel("percent, mean over seeds")
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _variant_figure(cells: list[Cell], variants: tuple[Variant, ...], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first, labels = variants[0].name, {v.name: v.label or v.name for v in variants}
+    groups: dict[str, list[str]] = {}
+    for v in variants[1:]:
+        groups.setdefault(v.group or "Settings", []).append(v.name)
+    groups = groups or {"Settings": []}
+    base = next((c for c in cells if c.p == 0), None)
+    panels = [(title, [c for c in cells if c.p > 0 and c.variant in (first, *names)]) for title, names in groups.items()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 0.9 + sum(0.32 * max(len(r), 1) + 0.5 for _, r in panels)),
+                             gridspec_kw={"height_ratios": [max(len(r), 1) for _, r in panels]}, squeeze=False)
+    for ax, (title, rows) in zip(axes[:, 0], panels):
+        y = np.arange(len(rows))[::-1]
+        several = len({(c.roi, c.p) for c in rows}) > 1
+        ax.barh(y, [100 * c.mean["mAP"] for c in rows], xerr=np.nan_to_num([100 * c.sd["mAP"] for c in rows]),
+                capsize=2, color=["#3182bd" if c.variant == first else "#9ecae1" for c in rows], label="mAP ± sd")
+        ax.plot([100 * c.mean["robust_mAP"] for c in rows], y, "x", color="tab:purple",
+                label="mAP, swapped backgrounds")
+        if base is not None:
+            ax.axvline(100 * base.mean["mAP"], color="0.4", ls="--", lw=1, label="baseline mAP")
+        ax.set_yticks(y, [labels[c.variant] + (f" ({c.roi}, p {c.p:g})" if several else "") for c in rows], fontsize=8)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_xlim(0, 100)
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("percent, mean over seeds (dark bar: the reference setting)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from sweeps.inputs import degrade_overrides, variant_overrides
+
 if TYPE_CHECKING:
     from sweeps.spec import Grid, Sweep
 
@@ -24,14 +26,15 @@ class Tier(IntEnum):
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run of the grid: p = 0 is the baseline (roi "none")."""
+    """One training run of the grid: p = 0 is the baseline (roi "none", no variant)."""
 
     run_id: str
     roi: str
     p: float
     seed: int
     tier: Tier
-    overrides: tuple[str, ...]          # the sweep's `set`, then the run's own
+    overrides: tuple[str, ...]          # the sweep's `set`, the variant's, then the run's own
+    variant: str = ""                   # the sweep's variant ("" without variants and for the baseline)
 
     @property
     def core(self) -> bool:
@@ -40,14 +43,17 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class GridCell:
-    """One (roi, p) of the grid."""
+    """One (roi, p, variant) of the grid."""
 
     roi: str
     p: float
+    variant: str = ""
 
 
-def run_id(roi: str, p: float, seed: int) -> str:
-    return f"baseline-s{seed}" if p == 0 else f"{roi}-p{p:g}-s{seed}"
+def run_id(roi: str, p: float, seed: int, variant: str = "") -> str:
+    if p == 0:
+        return f"baseline-s{seed}"
+    return f"{roi}-p{p:g}-{variant}-s{seed}" if variant else f"{roi}-p{p:g}-s{seed}"
 
 
 def tier(grid: Grid, cell: GridCell) -> Tier:
@@ -60,9 +66,12 @@ def tier(grid: Grid, cell: GridCell) -> Tier:
 
 
 def _own_overrides(sweep: Sweep, cell: GridCell, seed: int) -> tuple[str, ...]:
-    rid = run_id(cell.roi, cell.p, seed)
+    rid = run_id(cell.roi, cell.p, seed, cell.variant)
     roi = (f"augment.roi={cell.roi}",) if cell.p > 0 else ()
-    return (f"augment.p={cell.p:g}", *roi, f"train.seed={seed}", "train.compare_baseline=false",
+    variant = sweep.variant(cell.variant) if cell.variant else None
+    setting = () if variant is None else variant_overrides(variant) + (
+        degrade_overrides(sweep, variant) if variant.degrade is not None else ())
+    return (*setting, f"augment.p={cell.p:g}", *roi, f"train.seed={seed}", "train.compare_baseline=false",
             f"name={rid}", f"output.dir={sweep.runs_dir / rid}")
 
 
@@ -72,17 +81,19 @@ def expand(sweep: Sweep) -> list[RunSpec]:
     the rest. The key cells (baseline, first ROI at `core_p`) also run with `key_seeds`, right
     after their first seeds."""
     grid = sweep.file.grid
+    variants = [v.name for v in sweep.file.variants] or [""]
     baseline = GridCell(BASELINE_ROI, 0.0)
-    cells = [baseline] + [GridCell(roi, p) for roi in grid.roi for p in grid.p]
-    key_cells = [baseline] + [GridCell(grid.roi[0], p) for p in grid.p if p in grid.core_p]
+    cells = [baseline] + [GridCell(roi, p, v) for roi in grid.roi for p in grid.p for v in variants]
+    key_cells = [baseline] + [GridCell(grid.roi[0], p, v) for p in grid.p if p in grid.core_p for v in variants]
     all_seeds = grid.seeds + grid.key_seeds
-    specs = [RunSpec(run_id(cell.roi, cell.p, seed), cell.roi, cell.p, seed, tier(grid, cell),
-                     sweep.overrides + _own_overrides(sweep, cell, seed))
+    specs = [RunSpec(run_id(cell.roi, cell.p, seed, cell.variant), cell.roi, cell.p, seed, tier(grid, cell),
+                     sweep.overrides + _own_overrides(sweep, cell, seed), cell.variant)
              for seed in all_seeds for cell in (cells if seed in grid.seeds else key_cells)]
 
-    def order(spec: RunSpec) -> tuple[int, int, int, int]:
-        """(tier, roi position, p position, seed position); the baseline's cell comes first."""
+    def order(spec: RunSpec) -> tuple[int, int, int, int, int]:
+        """(tier, roi position, p position, variant position, seed position); the baseline's
+        cell comes first."""
         roi_at = grid.roi.index(spec.roi) if spec.p else -1
         p_at = grid.p.index(spec.p) if spec.p else -1
-        return spec.tier, roi_at, p_at, all_seeds.index(spec.seed)
+        return spec.tier, roi_at, p_at, variants.index(spec.variant) if spec.p else -1, all_seeds.index(spec.seed)
     return sorted(specs, key=order)

@@ -1,10 +1,13 @@
-"""Running a sweep's runs: one `trainer/run.py` subprocess at a time, resumable run by run (a
-run whose `final.json` exists is done, an unfinished one is continued with `--resume`), with
-a per-run timeout and a wall-clock deadline; and results.csv from the finished runs."""
+"""Running a sweep's runs: `trainer/run.py` subprocesses (one at a time, or `jobs` side by side),
+resumable run by run (a run whose `final.json` exists is done, an unfinished one is continued
+with `--resume`), with a per-run timeout and a wall-clock deadline; and results.csv from the
+finished runs (falling back to the rows of an earlier results.csv for runs whose folders are
+gone, e.g. in a fresh clone, so a report can always be rebuilt from what was committed)."""
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,8 @@ from sweeps.stats import METRICS
 
 RUN_PY = Path(trainer.__file__).with_name("run.py")
 STOP_GRACE_S = 30  # after terminate(), before kill()
+RUNNING: set[subprocess.Popen] = set()  # the runs' processes still going
+COLUMNS = ("run_id", "roi", "p", "variant", "seed", *METRICS, "minutes", "run_dir")  # of results.csv
 
 
 def run_folders(sweep: Sweep, spec: RunSpec) -> list[Path]:
@@ -58,10 +63,14 @@ def run_one(sweep: Sweep, spec: RunSpec, deadline: datetime | None) -> str:
     if deadline is not None:
         timeout = min(timeout, (deadline - datetime.now(timezone.utc)).total_seconds())
     cmd = command(sweep, spec)
+    env = None
+    if sweep.file.run_threads is not None:  # torch reads it at start; DALI's threads do not change results
+        env = os.environ | {"OMP_NUM_THREADS": str(sweep.file.run_threads)}
     with open(folder / "stdout.log", "a", encoding="utf-8") as log:
         log.write(f"\n=== {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {' '.join(cmd)}\n")
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        RUNNING.add(proc)
         try:
             proc.wait(timeout=max(timeout, 1))
         except subprocess.TimeoutExpired:
@@ -70,12 +79,20 @@ def run_one(sweep: Sweep, spec: RunSpec, deadline: datetime | None) -> str:
         except BaseException:  # interrupted (Ctrl-C, SIGTERM): never leave the run behind
             _stop(proc)
             raise
+        finally:
+            RUNNING.discard(proc)
     if proc.returncode != 0:
         return f"failed (exit {proc.returncode})"
     if not sweep.file.keep_checkpoints:
         for checkpoints in folder.glob("*/*/checkpoints"):
             shutil.rmtree(checkpoints)
     return status(sweep, spec)
+
+
+def stop_all() -> None:
+    """Stop every run still going (runs waited on by other threads, after an interrupt)."""
+    for proc in list(RUNNING):
+        _stop(proc)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -87,15 +104,25 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def collect(sweep: Sweep, specs: list[RunSpec]) -> list[dict]:
-    """One row per finished run: run_id, roi, p, seed, the metrics (fractions), minutes, run_dir."""
+def collect(sweep: Sweep, specs: list[RunSpec], earlier: Path | None = None) -> list[dict]:
+    """One row per finished run (the `COLUMNS` of results.csv; metrics as fractions, NaN where a
+    run lacks one). A run without a finished folder takes its row from the results.csv at
+    `earlier`, when that has one."""
+    kept = {}
+    if earlier is not None and earlier.is_file():
+        with open(earlier, newline="", encoding="utf-8") as f:
+            kept = {row["run_id"]: row for row in csv.DictReader(f)}
     rows = []
     for spec in specs:
         record = final_record(sweep, spec)
         if record is None:
+            if spec.run_id in kept:
+                old = kept[spec.run_id]
+                rows.append({k: old.get(k) or ("nan" if k in METRICS else "") for k in COLUMNS}
+                            | {"variant": spec.variant})
             continue
         (result,) = record["results"].values()
-        rows.append({"run_id": spec.run_id, "roi": spec.roi, "p": spec.p, "seed": spec.seed,
+        rows.append({"run_id": spec.run_id, "roi": spec.roi, "p": spec.p, "variant": spec.variant, "seed": spec.seed,
                      **{k: result.get(k, float("nan")) for k in METRICS},
                      "minutes": result["minutes"], "run_dir": record["run_dir"]})
     return rows
@@ -105,6 +132,6 @@ def write_results(rows: list[dict], path: Path) -> None:
     """results.csv: the rows of `collect`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["run_id", "roi", "p", "seed", *METRICS, "minutes", "run_dir"])
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)

@@ -10,6 +10,15 @@ published result the verdict compares with::
     runs_dir: runs/sweep_p          # one folder per run (checkpoints: keep out of git)
     out: experiments/sweep_p        # results.csv, report.md, fig3.png
 
+`variants` compares settings at every augmented (roi, p) of the grid; the baseline runs once per
+seed, the first variant is the reference the others are compared with, `group` puts variants
+in one table of the report, `degrade` trains on masks made worse by `prepare.degrade_masks`::
+
+    variants:
+      - {name: exact, label: exact masks}
+      - {name: erode-0.3, group: mask quality, degrade: {kind: erode, level: 0.3}}
+      - {name: no-iou, group: rules, set: {augment.min_iou: 0}}
+
 Validated by `trainer.typed_tree` (every problem at once, by key path, with did-you-mean),
 then every run's trainer config is loaded before any work starts.
 """
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
@@ -24,6 +34,7 @@ from typing import Literal
 import yaml
 
 from kernels.config import ROI_MODES
+from prepare.degrade_masks import KINDS as DEGRADE_KINDS
 from sweeps.plan import expand
 from trainer.config import load_config
 from trainer.typed_tree import ConfigError, build, option, section
@@ -58,16 +69,40 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Degrade:
+    """Training masks degraded by `prepare.degrade_masks` (test masks stay as they are)."""
+
+    kind: Literal[tuple(DEGRADE_KINDS)] | None = option(None, "how the masks are degraded (required)")
+    level: float = option(0.3, "0 = unchanged .. 1 = bad", ge=0, le=1)
+    seed: int = option(0, "the degradation's randomness", ge=0)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A setting compared at every augmented cell: trainer keys and/or degraded masks."""
+
+    name: str | None = option(None, "short name, used in run ids (required; letters, digits, . and -)")
+    label: str = option("", "what the report calls it (default: the name)")
+    group: str = option("", "the report's table it belongs to (the first variant is in every table)")
+    set: dict[str, object] | None = option(None, "trainer keys to values, over the sweep's `set`")
+    degrade: Degrade | None = option(None, "train on degraded masks: {kind, level, seed}")
+
+
+@dataclass(frozen=True)
 class SweepFile:
     """The keys of a sweep file."""
 
+    title: str = option("", "the report's heading (default: the sweep file's name)")
     base: str | None = option(None, "the trainer config every run starts from (required)")
     set: dict[str, object] | None = option(None, "trainer keys (any `--set` key of trainer/run.py) to values")
     grid: Grid = section(Grid)
+    variants: tuple[Variant, ...] = option((), "settings compared at every augmented cell; the first is the reference")
     reference: Reference | None = option(None, "the published result to compare with")
     runs_dir: str | None = option(None, "one folder per run (default: runs/<sweep name>)")
     out: str | None = option(None, "results.csv, report.md, fig3.png (default: experiments/<sweep name>)")
     run_timeout_min: float = option(60.0, "a run still going after this is stopped", gt=0)
+    run_threads: int | None = option(None, "CPU threads of each run's torch (null: torch's default); "
+                                     "pinned, the results do not depend on `--jobs`", ge=1)
     keep_checkpoints: bool = option(False, "false: delete a finished run's checkpoints/ folders")
     notes: str = option("", "free text copied into the report (the budget and why)")
 
@@ -82,9 +117,17 @@ class Sweep:
     runs_dir: Path
     out: Path
 
+    @property
+    def title(self) -> str:
+        return self.file.title or f"Sweep `{self.source}`: attention augmentation probability and ROI"
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.file.variants if v.name == name), None)
+
 
 def _problems(spec: SweepFile, raw: dict) -> list[str]:
-    """What the types cannot say: required keys, non-empty lists, key seeds apart from the seeds."""
+    """What the types cannot say: required keys, non-empty lists, key seeds apart from the seeds,
+    variant names."""
     grid = spec.grid
     problems = []
     if spec.set is not None and not isinstance(spec.set, dict):
@@ -97,6 +140,17 @@ def _problems(spec: SweepFile, raw: dict) -> list[str]:
     if isinstance(raw.get("reference"), dict):
         problems += [f"reference.{f.name}: missing; {f.metadata['help']}"
                      for f in fields(Reference) if f.name not in raw["reference"]]
+    names = [v.name for v in spec.variants]
+    for i, v in enumerate(spec.variants):
+        where = f"variants[{i}]"
+        if v.name is None or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", v.name):
+            problems.append(f"{where}.name: expected letters, digits, '.' and '-', got {v.name!r}")
+        elif names.index(v.name) != i:
+            problems.append(f"{where}.name: {v.name!r} is also variants[{names.index(v.name)}]")
+        if v.set is not None and not isinstance(v.set, dict):
+            problems.append(f"{where}.set: expected a mapping of trainer keys to values, got {v.set!r}")
+        if v.degrade is not None and v.degrade.kind is None:
+            problems.append(f"{where}.degrade.kind: missing; one of {', '.join(DEGRADE_KINDS)}")
     if spec.base is None:
         problems.append("base: missing; the trainer config every run starts from, e.g. pipeline.yaml")
     return problems

@@ -16,8 +16,9 @@ METRICS = tuple(key for _, key in COLUMNS)  # rank1, rank5, rank10, mAP, mINP, r
 
 @dataclass(frozen=True)
 class Cell:
-    """The seeds of one (roi, p) combined: per metric the values (in `seeds` order), their mean,
-    sample standard deviation (ddof 1; NaN with one seed), lowest and highest, as fractions."""
+    """The seeds of one (roi, p, variant) combined: per metric the values (in `seeds` order),
+    their mean, sample standard deviation (ddof 1; NaN with one seed), lowest and highest, as
+    fractions."""
 
     roi: str
     p: float
@@ -27,6 +28,7 @@ class Cell:
     sd: dict[str, float]
     low: dict[str, float]
     high: dict[str, float]
+    variant: str = ""
 
 
 class Comparison(NamedTuple):
@@ -43,17 +45,28 @@ class Paired(NamedTuple):
     shared: int
 
 
-def summarize(rows: list[dict]) -> list[Cell]:
-    """Rows of `collect` (or results.csv) -> one Cell per (roi, p): baseline first, then by roi, p."""
-    groups: dict[tuple[str, float], list[dict]] = {}
+def _number(value: object) -> float:
+    """A metric of a row: a number, or NaN where the run lacks it (None, "" in results.csv)."""
+    return float("nan") if value is None or value == "" else float(value)
+
+
+def summarize(rows: list[dict], variants: tuple[str, ...] = ()) -> list[Cell]:
+    """Rows of `collect` (or results.csv) -> one Cell per (roi, p, variant): baseline first,
+    then by roi, p and the position of the variant in `variants`."""
+    groups: dict[tuple[str, float, str], list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["roi"], float(row["p"])), []).append(row)
+        groups.setdefault((row["roi"], float(row["p"]), row.get("variant") or ""), []).append(row)
     order = {roi: i for i, roi in enumerate([BASELINE_ROI, *ROI_MODES])}
+    position = {name: i for i, name in enumerate(variants)}
+
+    def key(item: tuple) -> tuple:
+        roi, p, variant = item[0]
+        return order.get(roi, len(order)), roi, p, position.get(variant, len(position)), variant
     cells = []
-    for (roi, p), group in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0])):
+    for (roi, p, variant), group in sorted(groups.items(), key=key):
         group = sorted(group, key=lambda r: int(r["seed"]))
-        values = {k: np.array([float(r[k]) for r in group]) for k in METRICS}
-        cells.append(Cell(roi, p, tuple(int(r["seed"]) for r in group),
+        values = {k: np.array([_number(r.get(k)) for r in group]) for k in METRICS}
+        cells.append(Cell(roi, p, tuple(int(r["seed"]) for r in group), variant=variant,
                           values={k: tuple(float(x) for x in v) for k, v in values.items()},
                           mean={k: float(v.mean()) for k, v in values.items()},
                           sd={k: float(v.std(ddof=1)) if len(v) > 1 else float("nan") for k, v in values.items()},

@@ -43,6 +43,7 @@ from trainer.config import Config, ConfigError, dump_config, load_config, read_y
 from trainer.errors import TrainerError
 from trainer.extract import model_from_checkpoint
 from trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets
+from trainer.metrics_log import column_values
 from trainer.preflight import check_data, check_machine, resolve_devices, robustness_manifest
 from trainer.provenance import provenance
 from trainer.run_folder import Interrupted, RunFolder, create_run_folder
@@ -249,6 +250,9 @@ def _train_and_report(cfg: Config, resume: bool, run_dir: Path, info: distribute
         metrics = fit(cfg, run_dir / name, p, info, device, loader_device, manifests["test"], eval_sets,
                       resume=resume, on_start=write_config)
         results[name] = {"augment_p": p, "minutes": (time.perf_counter() - t0) / 60, **metrics}
+        swap_rates = column_values(run_dir / name, "train.swap_rate") if info.is_main else []
+        if swap_rates:  # the achieved swap rate over the whole training (epochs are equally long)
+            results[name]["swap_rate"] = sum(swap_rates) / len(swap_rates)
     if not info.is_main:
         return {}
     record = _record(cfg, {"run_dir": str(run_dir)}, results, started, robust, device, info)

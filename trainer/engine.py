@@ -12,7 +12,7 @@ from tqdm import tqdm
 from trainer.distributed import all_reduce_sum
 
 LOSSES = ("loss", "ce", "triplet", "center")  # reported as means per batch
-SUMMED = LOSSES + ("correct", "images", "batches")  # summed on the device over an epoch, in this order
+SUMMED = LOSSES + ("correct", "swapped", "images", "batches")  # summed on the device over an epoch, in this order
 
 
 def _center_step(loss_fn: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
@@ -46,6 +46,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
     the GPU in between; the progress bar shows them as of the last read.
 
     Returns: "loss", "ce", "triplet", "center" (means per batch), "acc" (ID accuracy),
+    "swap_rate" (share of the images whose background was swapped: the batches' "swapped" flags),
     "img_s" (images/s, all ranks), "data_wait" (share of the epoch spent waiting for the
     loader's next batch), "seconds".
     """
@@ -87,7 +88,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
 
         zero = loss.new_zeros(())
         step = {"loss": loss.detach().float(), **{k: parts.get(k, zero).float() for k in LOSSES[1:]},
-                "correct": (cls_score.argmax(1) == labels).sum().float(), "images": zero + len(labels),
+                "correct": (cls_score.argmax(1) == labels).sum().float(),
+                "swapped": batch["swapped"].to(device).sum().float() if "swapped" in batch else zero,
+                "images": zero + len(labels),
                 "batches": zero + 1}
         on_device += torch.stack([step[k] for k in SUMMED])
         steps += 1
@@ -102,6 +105,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
     sums = dict(zip(SUMMED, all_reduce_sum(on_device).tolist()))
     wait_all, seconds_all = all_reduce_sum(torch.tensor([wait, seconds], dtype=torch.float64)).tolist()
     out = {key: sums[key] / max(sums["batches"], 1.0) for key in LOSSES}
-    out.update(acc=sums["correct"] / max(sums["images"], 1.0), img_s=sums["images"] / max(seconds, 1e-9),
+    out.update(acc=sums["correct"] / max(sums["images"], 1.0), swap_rate=sums["swapped"] / max(sums["images"], 1.0),
+               img_s=sums["images"] / max(seconds, 1e-9),
                data_wait=wait_all / max(seconds_all, 1e-9), seconds=seconds)
     return out

@@ -21,7 +21,7 @@ from trainer.config import Config
 from trainer.distributed import DistInfo, barrier, gather_objects
 from trainer.engine import train_one_epoch
 from trainer.errors import TrainerError
-from trainer.attention import mean_attention_share
+from trainer.attention import feature_maps_of, identity_targets, mean_attention_share, mean_gradcam_share
 from trainer.features import evaluate_features, extract_features_sharded
 from trainer.losses import ReIDLoss
 from trainer.metrics_log import MetricsLog
@@ -31,7 +31,7 @@ from trainer.optim import WarmupMultiStepLR, make_optimizer
 log = logging.getLogger("trainer")
 RERANK = (20, 6, 0.3)  # k1, k2, lambda (Zhong et al. 2017; BoT)
 TRAIN_COLUMNS = ("train.loss", "train.ce", "train.triplet", "train.center", "train.acc", "train.lr",
-                 "train.img_s", "train.data_wait", "train.seconds")
+                 "train.swap_rate", "train.img_s", "train.data_wait", "train.seconds")
 EVAL_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "ranks")  # what a resume needs
 
@@ -70,18 +70,21 @@ def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device
 
     Under `torchrun` every rank calls this: the forward passes and the scoring are split over
     the ranks and every rank gets the metrics (see `trainer.features`)."""
-    out = {}
+    out, test_gallery = {}, None
     for name, (query, gallery) in eval_sets.items():
         qf, qp, qc = extract_features_sharded(model, query, device, flip=cfg.eval.flip)
         gf, gp, gc = extract_features_sharded(model, gallery, device, flip=cfg.eval.flip)
+        if name == "test":
+            test_gallery = (gf, gp)
         r = evaluate_features(qf, qp, qc, gf, gp, gc, rerank_k=RERANK if cfg.eval.rerank else None,
                               max_rank=cfg.eval.max_rank, sharded=True)
         values = dict(zip(EVAL_KEYS, (r["cmc"][0], r["cmc"][4], r["cmc"][9], r["mAP"], r["mINP"])))
         prefix = "" if name == "test" else f"{name}_"
         out.update({prefix + k: float(v) for k, v in values.items()})
-    query = eval_sets["test"][0]
-    if getattr(query, "returns_masks", False):
-        out["attention"] = mean_attention_share(model.base, query, device)
+    query, backbone = eval_sets["test"][0], feature_maps_of(model)
+    if getattr(query, "returns_masks", False) and backbone is not None:
+        out["attention"] = mean_attention_share(backbone, query, device)
+        out["gradcam"] = mean_gradcam_share(model, query, identity_targets(*test_gallery), device)
     return out
 
 
@@ -213,7 +216,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     amp_dtype = getattr(torch, cfg.train.amp_dtype) if cfg.train.amp and device.type == "cuda" else None
     net = DistributedDataParallel(model, find_unused_parameters=cfg.loss.ce_weight == 0) if info.enabled else model
     columns = ("epoch",) + TRAIN_COLUMNS + tuple(f"eval.{k}" for k in EVAL_KEYS) + \
-        tuple(f"eval.robust_{k}" for k in EVAL_KEYS) + ("eval.attention",)
+        tuple(f"eval.robust_{k}" for k in EVAL_KEYS) + ("eval.attention", "eval.gradcam")
     metrics_log = MetricsLog(folder, columns, resume_epoch=start if state else None) if info.is_main else None
     seen: list[np.ndarray] = []
     on_batch = (lambda b: seen.append(b["indices"].cpu().numpy())) if cfg.train.record_indices else None
@@ -239,7 +242,7 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
             if metrics_log is not None:
                 metrics_log.log(epoch, row)
                 shown = " ".join(f"{k} {100 * row[f'eval.{k}']:.1f}"
-                                 for k in ("rank1", "mAP", "mINP", "robust_mAP", "attention") if f"eval.{k}" in row)
+                                 for k in ("rank1", "mAP", "mINP", "robust_mAP", "attention", "gradcam") if f"eval.{k}" in row)
                 log.info("%s epoch %d/%d: loss %.4f acc %.3f lr %.2e %.0f img/s data-wait %.0f%% %s",
                          folder.name, epoch, cfg.train.epochs, stats["loss"], stats["acc"], lr,
                          stats["img_s"], 100 * stats["data_wait"], shown)

@@ -51,3 +51,13 @@ class MetricsLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def column_values(folder: str | os.PathLike, column: str) -> list[float]:
+    """The non-empty values of `column` in `<folder>/metrics.csv`, in epoch order ([] without the
+    file or the column)."""
+    path = Path(folder) / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [float(r[column]) for r in csv.DictReader(f) if r.get(column) not in (None, "")]

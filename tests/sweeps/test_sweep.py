@@ -16,6 +16,7 @@ from sweeps.figure import write_figure
 from sweeps.plan import expand
 from sweeps.report import verdict, write_report
 from sweeps.spec import Reference, load_sweep
+from sweeps.suite import load_suite
 from trainer.config import ConfigError, load_config
 
 ROIS = ["full", "upper", "lower"]
@@ -95,7 +96,7 @@ class FakeRun:
 
     calls: list[list[str]] = []
 
-    def __init__(self, cmd, stdout=None, stderr=None):
+    def __init__(self, cmd, stdout=None, stderr=None, env=None):
         FakeRun.calls.append(cmd)
         sets = dict(cmd[i + 1].split("=", 1) for i, a in enumerate(cmd) if a == "--set")
         p, seed = float(sets["augment.p"]), int(sets["train.seed"])
@@ -209,7 +210,7 @@ class HangingRun:
 
     instances: list["HangingRun"] = []
 
-    def __init__(self, cmd, stdout=None, stderr=None):
+    def __init__(self, cmd, stdout=None, stderr=None, env=None):
         self.terminated = False
         self.returncode = None
         HangingRun.instances.append(self)
@@ -256,8 +257,11 @@ def test_the_best_p_line_compares_with_the_sweep_files_reference_only():
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")),
                          ids=lambda p: p.name)
 def test_shipped_sweep_files_load(path, monkeypatch):
-    """Every sweep file under configs/ (those with a `grid`) validates, with every run's config."""
-    if "grid" not in yaml.safe_load(path.read_text()):
+    """Every sweep file under configs/ (those with a `grid`) validates, with every run's config;
+    so does every suite (with `sweeps`), with its sweeps."""
+    raw = yaml.safe_load(path.read_text())
+    if "grid" not in raw and "sweeps" not in raw:
         pytest.skip("a run config, not a sweep file")
     monkeypatch.chdir(path.parents[1])  # sweep files name their base config relative to the repository
-    assert expand(load_sweep(path))
+    sweeps = load_suite(path).sweeps if "sweeps" in raw else [load_sweep(path)]
+    assert all(expand(sweep) for sweep in sweeps)

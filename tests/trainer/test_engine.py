@@ -52,7 +52,8 @@ class _TinyModel(torch.nn.Module):
 
 def _tiny_epoch(sync_every: int):
     g = torch.Generator().manual_seed(0)
-    batches = [{"images": torch.randn(8, 3, 4, 2, generator=g), "labels": torch.arange(8) % 4} for _ in range(7)]
+    batches = [{"images": torch.randn(8, 3, 4, 2, generator=g), "labels": torch.arange(8) % 4,
+                "swapped": torch.arange(8) < i} for i in range(7)]  # batch i: i of its 8 images swapped
     torch.manual_seed(0)
     model = _TinyModel()
     ce = torch.nn.CrossEntropyLoss()
@@ -77,10 +78,11 @@ def test_figures_are_read_back_every_n_steps_and_do_not_depend_on_n(monkeypatch)
     reads.clear()
     every_third = _tiny_epoch(sync_every=3)
     # 7 steps: the sums after steps 3 and 6, then the sums and the timings at the end
-    assert reads == [("tolist", (7,))] * 3 + [("tolist", (2,))], reads
+    assert reads == [("tolist", (8,))] * 3 + [("tolist", (2,))], reads
     assert len(reads_every_step) == 7 + 2
     for key in ("loss", "ce", "acc"):
         assert every_third[key] == every_step[key], key
+    assert every_step["swap_rate"] == (0 + 1 + 2 + 3 + 4 + 5 + 6) / 56  # the "swapped" flags of all 56 images
 
 
 def test_sync_every_must_be_positive():

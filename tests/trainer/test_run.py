@@ -1,6 +1,7 @@
 """trainer/run.py end to end on the tiny synthetic world: bad configs stop before any work; an
 interrupted run resumed with --resume ends with the weights of an uninterrupted one; faults of
 the input (checkpoints, run folders, data) are one line with exit code 2 and leave nothing."""
+import csv
 import json
 import os
 import shutil
@@ -158,6 +159,13 @@ def test_interrupted_and_resumed_run_equals_straight_run(tiny_world, tmp_path, m
     final_b = json.loads((killed_dir / "final.json").read_text())["results"]
     for variant in ("attention", "baseline"):
         assert final_a[variant]["mAP"] == pytest.approx(final_b[variant]["mAP"], abs=1e-6)
+        assert 0 < final_a[variant]["gradcam"] < 1  # the synthetic world's queries have masks
+    # the achieved swap rate: the mean of the epochs' rates in metrics.csv, the resumed run's too
+    assert final_a["baseline"]["swap_rate"] == 0
+    for final, run in ((final_a, straight), (final_b, killed_dir)):
+        with open(run / "attention" / "metrics.csv", newline="") as f:
+            rates = [float(r["train.swap_rate"]) for r in csv.DictReader(f)]
+        assert len(rates) == 2 and 0 < final["attention"]["swap_rate"] == pytest.approx(sum(rates) / 2) <= 0.5
     rows = (killed_dir / "baseline" / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
     out = capsys.readouterr().out
