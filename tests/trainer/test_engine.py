@@ -31,7 +31,8 @@ def test_loss_goes_down_on_tiny_world(tiny_world):
     first, last = history[0], history[-1]
     assert last["loss"] < 0.8 * first["loss"], [h["loss"] for h in history]
     assert last["ce"] < first["ce"]
-    assert set(first) == {"loss", "ce", "triplet", "center", "acc", "img_s", "data_wait", "seconds"}
+    assert set(first) == {"loss", "ce", "triplet", "center", "acc", "swap_rate", "img_s", "data_wait", "seconds"}
+    assert all(0.2 < h["swap_rate"] < 0.8 for h in history), [h["swap_rate"] for h in history]  # p = 0.5, no rules
     assert all(0 <= h["data_wait"] <= 1 and 0 <= h["acc"] <= 1 and h["img_s"] > 0 for h in history)
     assert sum(seen) == batches * 16
     assert not torch.equal(centers, loss_fn.center.centers)  # the centers trained too

@@ -165,7 +165,8 @@ def test_interrupted_and_resumed_run_equals_straight_run(tiny_world, tmp_path, m
     for final, run in ((final_a, straight), (final_b, killed_dir)):
         with open(run / "attention" / "metrics.csv", newline="") as f:
             rates = [float(r["train.swap_rate"]) for r in csv.DictReader(f)]
-        assert len(rates) == 2 and 0 < final["attention"]["swap_rate"] == pytest.approx(sum(rates) / 2) <= 0.5
+        assert len(rates) == 2 and final["attention"]["swap_rate"] == pytest.approx(sum(rates) / 2)
+        assert 0 < final["attention"]["swap_rate"] < 1
     rows = (killed_dir / "baseline" / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
     out = capsys.readouterr().out
