@@ -131,7 +131,7 @@ def _variant_table(cells: list[Cell], shown: list[Variant], first: Variant) -> l
         return f"{100 * d:+.1f}" + (" (clear)" if clear else "")
 
     head = ["setting", "seeds", "mAP per seed", *(t for t, _ in VARIANT_COLUMNS), "Δ mAP", "Δ robustness",
-            f"Δ mAP vs {_label(first)}"]
+            "Δ mAP vs reference"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in ([base] if base is not None else []) + rows:
         name = "baseline (no augmentation)" if c.p == 0 else _label(by_name[c.variant])
@@ -147,7 +147,7 @@ def _variant_table(cells: list[Cell], shown: list[Variant], first: Variant) -> l
 
 def _variant_verdict(cells: list[Cell], variants: tuple[Variant, ...]) -> list[str]:
     """Per group: which settings keep a clear mAP gain over the baseline, which fall clearly
-    below the reference setting."""
+    below the reference setting (the first variant)."""
     base, first = _baseline(cells), variants[0]
     ref = {(c.roi, c.p): c for c in cells if c.p > 0 and c.variant == first.name}
     if base is None:
@@ -165,8 +165,7 @@ def _variant_verdict(cells: list[Cell], variants: tuple[Variant, ...]) -> list[s
         line = (f"- {title}: {len(mine) - len(lost)} of {len(mine)} settings keep a clear mAP gain over the "
                 f"baseline")
         line += f"; not clearly above it: {', '.join(lost)}" if lost else ""
-        line += (f"; clearly below {_label(first)}: {', '.join(below)}." if below
-                 else f"; none is clearly below {_label(first)}.")
+        line += f"; clearly below the reference: {', '.join(below)}." if below else "; none is clearly below the reference."
         lines.append(line)
     return lines
 
@@ -181,7 +180,8 @@ def results_section(sweep: Sweep, cells: list[Cell], level: int = 2) -> list[str
     else:
         first = variants[0]
         tables = [f"{h} Results (percent; mean ± sample standard deviation over seeds)", "",
-                  f"Reference setting: {_label(first)}.", ""]
+                  f"Reference setting: {_label(first)}. Δ: the difference of the means to the baseline "
+                  f"(mAP, robustness) and to the reference (mAP).", ""]
         for title, group in (_groups(variants) or {"Settings": []}).items():
             tables += [f"{h}# {title}", "", *_variant_table(cells, [first, *group], first), ""]
         tables += [VARIANT_RULE, ""]

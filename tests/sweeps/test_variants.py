@@ -156,7 +156,7 @@ def test_variant_report_tables_deltas_and_verdict(tmp_path):
     path = tmp_path / "out" / "sweep" / "report.md"
     write_report(sweep, cells, 10, path, "settings.png")
     text = path.read_text()
-    assert "Reference setting: exact masks." in text
+    assert "Reference setting: exact masks. Δ:" in text
     for title in ("### mask quality", "### rules", "### dilation"):
         assert title in text
     assert "| baseline (no augmentation) | 0,1 | 30.0, 32.0 |" in text
@@ -165,11 +165,11 @@ def test_variant_report_tables_deltas_and_verdict(tmp_path):
     assert "| no IoU rule | 0,1 | 50.0, 52.0 |" in text and "| +20.0 (clear) | +20.0 (clear) | -11.0 (clear) |" in text
     assert "| dilate-3 | 0,1 | 60.0, 62.0 |" in text and "| +30.0 (clear) | +30.0 (clear) | -1.0 |" in text
     assert ("- mask quality: 0 of 1 settings keep a clear mAP gain over the baseline; not clearly above it: "
-            "erode-0.3 (+3.5); clearly below exact masks: erode-0.3 (-27.5).") in text
-    assert "- rules: 1 of 1 settings keep a clear mAP gain over the baseline; clearly below exact masks: " \
+            "erode-0.3 (+3.5); clearly below the reference: erode-0.3 (-27.5).") in text
+    assert "- rules: 1 of 1 settings keep a clear mAP gain over the baseline; clearly below the reference: " \
            "no IoU rule (-11.0)." in text
-    assert "- dilation: 1 of 1 settings keep a clear mAP gain over the baseline; none is clearly below exact masks." \
-           in text
+    assert "- dilation: 1 of 1 settings keep a clear mAP gain over the baseline; none is clearly below the " \
+           "reference." in text
     figure = path.with_name("settings.png")
     write_figure(cells, figure, sweep.file.variants)
     assert figure.read_bytes()[:4] == b"\x89PNG"

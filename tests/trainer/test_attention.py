@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.attention import (attention_share, gradcam, identity_targets, mean_attention_share,
-                               mean_gradcam_share)
+from trainer.attention import (attention_share, feature_maps_of, gradcam, identity_targets,
+                               mean_attention_share, mean_gradcam_share)
 from trainer.model import ReIDModel
 
 
@@ -104,3 +104,4 @@ def test_gradcam_share_of_matching_the_person_or_the_background():
     assert mean_gradcam_share(model, [batch], {2: targets[2]}, "cpu") == 0.0
     assert mean_gradcam_share(model, [batch], targets, "cpu") == 0.5
     assert model.training  # the mode is restored
+    assert feature_maps_of(model) is model.base

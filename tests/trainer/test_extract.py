@@ -8,6 +8,7 @@ import torch
 from dali_pipes import EvalLoader, ReIDLoader, read_manifest
 from tests.trainer.test_run import tiny_run
 from trainer import extract, visrank
+from trainer.attention import feature_maps_of
 from trainer.features import extract_features
 from trainer.losses import ReIDLoss
 from trainer.model import build_model
@@ -96,3 +97,4 @@ def test_a_tiny_timm_model_trains_a_step_and_gives_features(tiny_world):
     query = EvalLoader(tiny_world, split="query", batch_size=16, size=(64, 32), device="cpu", num_threads=1)
     feats, pids, _ = extract_features(model, query, "cpu")
     assert torch.isfinite(loss) and feats.shape == (len(query.samples), 512) and len(pids) == len(query.samples)
+    assert feature_maps_of(model) is None  # it pools itself: evaluation leaves out the attention shares
