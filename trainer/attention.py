@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer.features import eval_mode
+
 
 def share_inside(heat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """heat (B, h, w) >= 0, masks (B, H, W) {0, nonzero} (any H, W; area-resized to h x w) -> (B,)
@@ -62,64 +64,41 @@ def identity_targets(gallery_feats: torch.Tensor, gallery_pids: np.ndarray) -> d
             for pid in np.unique(pids) if pid > 0}
 
 
-def _masks(batch: dict, device: torch.device | str) -> torch.Tensor:
-    masks = batch["masks"].to(device)
-    return masks[..., 0] if masks.ndim == 4 else masks
-
-
-def _mean(shares: list[torch.Tensor], what: str) -> float:
-    if not shares:
-        raise ValueError(f"{what}: the loader gave no batch")
-    values = torch.cat(shares)
-    return float(values.nanmean()) if not values.isnan().all() else float("nan")
-
-
 def feature_maps_of(model: nn.Module) -> nn.Module | None:
     """The part of a `trainer.model.ReIDModel` that gives the last feature map (B, C, h, w), or
     None when the backbone pools itself (timm models)."""
     return model.base if isinstance(model.pool, nn.AdaptiveAvgPool2d) else None
 
 
-@torch.no_grad()
-def mean_attention_share(backbone: nn.Module, loader: Iterable[dict], device: torch.device | str) -> float:
-    """Mean `attention_share` of `backbone` ((B, 3, H, W) -> (B, C, h, w), e.g. `ReIDModel.base`)
-    over a loader's batches with "images" and "masks" ((B, H, W, 1) or (B, H, W)); images whose
-    map is all zero are left out (NaN when every one is)."""
-    was_training = backbone.training
-    backbone.eval()
-    shares = []
-    try:
+def attention_shares(model: nn.Module, loader: Iterable[dict], targets: dict[int, torch.Tensor],
+                     device: torch.device | str) -> dict[str, float]:
+    """Both shares of a `ReIDModel` (in eval mode; `base` must give a feature map) over a query
+    loader's batches ("images", "pids", "masks" (B, H, W, 1) or (B, H, W)), from one backbone
+    pass per batch: {"attention": mean `attention_share`, "gradcam": mean Grad-CAM share}. The
+    Grad-CAM target of a query is `targets[pid]` (see `identity_targets`). Images whose map or
+    cam is all zero, and queries without a target, are left out of a mean (NaN when every one
+    is)."""
+    activation, cam = [], []
+    with eval_mode(model):
         for batch in loader:
-            shares.append(attention_share(backbone(batch["images"].to(device)), _masks(batch, device)).cpu())
-    finally:
-        backbone.train(was_training)
-    return _mean(shares, "mean_attention_share")
-
-
-def mean_gradcam_share(model: nn.Module, loader: Iterable[dict], targets: dict[int, torch.Tensor],
-                       device: torch.device | str) -> float:
-    """Mean Grad-CAM share of a `ReIDModel` (eval mode: `base`, `pool`, `bottleneck`) over a
-    query loader's batches ("images", "pids", "masks"): the target of each query is
-    `targets[pid]` (see `identity_targets`); queries without a target, or whose cam is all
-    zero, are left out (NaN when every one is)."""
-    was_training = model.training
-    model.eval()
-    shares = []
-    try:
-        for batch in loader:
+            masks = batch["masks"].to(device)
+            masks = masks[..., 0] if masks.ndim == 4 else masks
+            with torch.no_grad():
+                maps = model.base(batch["images"].to(device))
+            activation.append(attention_share(maps, masks).cpu())
             pids = [int(p) for p in torch.as_tensor(batch["pids"]).reshape(-1).tolist()]
             keep = [i for i, pid in enumerate(pids) if pid in targets]
             if not keep:
                 continue
-            images = batch["images"].to(device)[keep]
-            with torch.no_grad():
-                maps = model.base(images)
             with torch.enable_grad():
-                maps.requires_grad_(True)
-                feats = model.bottleneck(model.pool(maps).flatten(1))
+                leaf = maps[keep].requires_grad_(True)
+                _, feats = model.neck(leaf)
                 target = torch.stack([targets[pids[i]] for i in keep]).to(feats)
-                cams = gradcam(maps, (feats * target).sum(dim=1))
-            shares.append(share_inside(cams, _masks(batch, device)[keep]).cpu())
-    finally:
-        model.train(was_training)
-    return _mean(shares, "mean_gradcam_share")
+                cam.append(share_inside(gradcam(leaf, (feats * target).sum(dim=1)), masks[keep]).cpu())
+    if not activation:
+        raise ValueError("attention_shares: the loader gave no batch")
+    return {"attention": _nanmean(activation), "gradcam": _nanmean(cam)}
+
+
+def _nanmean(shares: list[torch.Tensor]) -> float:
+    return float(torch.cat(shares).nanmean()) if shares else float("nan")

@@ -9,6 +9,8 @@ to the single-process functions without a process group.
 """
 from __future__ import annotations
 
+import contextlib
+
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -22,6 +24,17 @@ from trainer.evaluate import evaluate
 from trainer.rerank import rerank
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """`model` in eval mode for the block, its own mode restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def extract_features(model: nn.Module, loader: Iterable[dict], device: torch.device | str,
                      flip: bool = False) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
@@ -32,10 +45,8 @@ def extract_features(model: nn.Module, loader: Iterable[dict], device: torch.dev
     normalizing. Returns (features (N, D) float32 on the CPU, L2-normalized; pids (N,) int64;
     camids (N,) int64).
     """
-    was_training = model.training
-    model.eval()
     feats, pids, camids = [], [], []
-    try:
+    with eval_mode(model):
         for batch in loader:
             images = batch["images"].to(device, non_blocking=True)
             f = model(images).float()
@@ -44,8 +55,6 @@ def extract_features(model: nn.Module, loader: Iterable[dict], device: torch.dev
             feats.append(F.normalize(f, dim=1).cpu())
             pids.append(batch["pids"].cpu().numpy())
             camids.append(batch["camids"].cpu().numpy())
-    finally:
-        model.train(was_training)
     if not feats:  # an empty loader (or a rank without a share of the batches)
         return torch.zeros(0, 0), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return torch.cat(feats), np.concatenate(pids).astype(np.int64), np.concatenate(camids).astype(np.int64)

@@ -21,7 +21,7 @@ from trainer.config import Config
 from trainer.distributed import DistInfo, barrier, gather_objects
 from trainer.engine import train_one_epoch
 from trainer.errors import TrainerError
-from trainer.attention import feature_maps_of, identity_targets, mean_attention_share, mean_gradcam_share
+from trainer.attention import attention_shares, feature_maps_of, identity_targets
 from trainer.features import evaluate_features, extract_features_sharded
 from trainer.losses import ReIDLoss
 from trainer.metrics_log import MetricsLog
@@ -81,10 +81,9 @@ def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device
         values = dict(zip(EVAL_KEYS, (r["cmc"][0], r["cmc"][4], r["cmc"][9], r["mAP"], r["mINP"])))
         prefix = "" if name == "test" else f"{name}_"
         out.update({prefix + k: float(v) for k, v in values.items()})
-    query, backbone = eval_sets["test"][0], feature_maps_of(model)
-    if getattr(query, "returns_masks", False) and backbone is not None:
-        out["attention"] = mean_attention_share(backbone, query, device)
-        out["gradcam"] = mean_gradcam_share(model, query, identity_targets(*test_gallery), device)
+    query = eval_sets["test"][0]
+    if getattr(query, "returns_masks", False) and feature_maps_of(model) is not None:
+        out |= attention_shares(model, query, identity_targets(*test_gallery), device)
     return out
 
 

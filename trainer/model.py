@@ -153,9 +153,13 @@ class ReIDModel(nn.Module):
         nn.init.normal_(self.classifier.weight, std=0.001)
         self.feat_dim = feat_dim
 
+    def neck(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output of `base` -> (global_feat (B, D), bn_feat (B, D)): pooling and BNNeck."""
+        global_feat = self.pool(maps).flatten(1)
+        return global_feat, self.bottleneck(global_feat)
+
     def forward(self, images: torch.Tensor):
-        global_feat = self.pool(self.base(images)).flatten(1)  # (B, D)
-        bn_feat = self.bottleneck(global_feat)  # (B, D)
+        global_feat, bn_feat = self.neck(self.base(images))
         if not self.training:
             return bn_feat
         return self.classifier(bn_feat), global_feat

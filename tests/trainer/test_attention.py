@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.attention import (attention_share, feature_maps_of, gradcam, identity_targets,
-                               mean_attention_share, mean_gradcam_share)
+from trainer.attention import attention_share, attention_shares, feature_maps_of, gradcam, identity_targets
 from trainer.model import ReIDModel
 
 
@@ -33,19 +32,24 @@ def test_zero_maps_have_no_share_and_are_left_out_of_the_mean():
         attention_share(torch.zeros(2, 2, 2), torch.ones(2, 4, 4))
     images = torch.zeros(2, 3, 4, 4)
     images[1, :, :2] = 1.0  # image 0 all zero; image 1 bright on the person
-    loader = [{"images": images, "masks": torch.zeros(2, 4, 4).index_fill_(1, torch.tensor([0, 1]), 1)}]
-    assert mean_attention_share(torch.nn.Identity(), loader, "cpu") == 1.0
+    loader = [{"images": images, "masks": torch.zeros(2, 4, 4).index_fill_(1, torch.tensor([0, 1]), 1),
+               "pids": torch.tensor([1, 2])}]
+    model = ReIDModel(torch.nn.Identity(), feat_dim=3, num_classes=2)
+    assert attention_shares(model, loader, {}, "cpu")["attention"] == 1.0
 
 
 def test_mean_over_a_loader_with_a_backbone():
-    backbone = torch.nn.AvgPool2d(2)  # (B, 3, 8, 4) -> (B, 3, 4, 2)
+    model = ReIDModel(torch.nn.AvgPool2d(2), feat_dim=3, num_classes=2)  # base: (B, 3, 8, 4) -> (B, 3, 4, 2)
     images = torch.zeros(2, 3, 8, 4)
     images[0, :, :4] = 1.0  # image 0 bright on the person (top half), image 1 bright below
     images[1, :, 4:] = 1.0
     masks = torch.zeros(2, 8, 4, 1, dtype=torch.uint8)
     masks[:, :4] = 1
-    loader = [{"images": images[:1], "masks": masks[:1]}, {"images": images[1:], "masks": masks[1:]}]
-    assert mean_attention_share(backbone, loader, "cpu") == pytest.approx(0.5)
+    loader = [{"images": images[:1], "masks": masks[:1], "pids": torch.tensor([1])},
+              {"images": images[1:], "masks": masks[1:], "pids": torch.tensor([2])}]
+    shares = attention_shares(model, loader, {}, "cpu")
+    assert shares["attention"] == pytest.approx(0.5)
+    assert math.isnan(shares["gradcam"])  # no query has a gallery identity to match
 
 
 def _two_channel_world():
@@ -100,8 +104,8 @@ def test_gradcam_share_of_matching_the_person_or_the_background():
     targets = {1: torch.tensor([1.0, -1.0, 0.0]) / math.sqrt(2),   # identity 1: the person's channel
                2: torch.tensor([-1.0, 1.0, 0.0]) / math.sqrt(2)}   # identity 2: the background's
     batch = {"images": images, "masks": masks, "pids": torch.tensor([1, 2, 7])}  # 7: no gallery image
-    assert mean_gradcam_share(model, [batch], {1: targets[1]}, "cpu") == 1.0
-    assert mean_gradcam_share(model, [batch], {2: targets[2]}, "cpu") == 0.0
-    assert mean_gradcam_share(model, [batch], targets, "cpu") == 0.5
+    assert attention_shares(model, [batch], {1: targets[1]}, "cpu")["gradcam"] == 1.0
+    assert attention_shares(model, [batch], {2: targets[2]}, "cpu")["gradcam"] == 0.0
+    assert attention_shares(model, [batch], targets, "cpu")["gradcam"] == 0.5
     assert model.training  # the mode is restored
     assert feature_maps_of(model) is model.base
