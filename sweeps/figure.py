@@ -11,7 +11,7 @@ import numpy as np
 
 from kernels.config import ROI_MODES
 from sweeps.plan import BASELINE_ROI
-from sweeps.spec import Variant
+from sweeps.spec import Variant, variant_groups
 from sweeps.stats import Cell
 
 LINES = (("rank1", "o-", "tab:red"), ("rank5", "s-", "tab:orange"),
@@ -62,12 +62,9 @@ def _variant_figure(cells: list[Cell], variants: tuple[Variant, ...], path: Path
     import matplotlib.pyplot as plt
 
     first, labels = variants[0].name, {v.name: v.label or v.name for v in variants}
-    groups: dict[str, list[str]] = {}
-    for v in variants[1:]:
-        groups.setdefault(v.group or "Settings", []).append(v.name)
-    groups = groups or {"Settings": []}
     base = next((c for c in cells if c.p == 0), None)
-    panels = [(title, [c for c in cells if c.p > 0 and c.variant in (first, *names)]) for title, names in groups.items()]
+    panels = [(title, [c for c in cells if c.p > 0 and c.variant in {first, *(v.name for v in group)}])
+              for title, group in variant_groups(variants).items()]
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 0.9 + sum(0.32 * max(len(r), 1) + 0.5 for _, r in panels)),
                              gridspec_kw={"height_ratios": [max(len(r), 1) for _, r in panels]}, squeeze=False)
     for ax, (title, rows) in zip(axes[:, 0], panels):

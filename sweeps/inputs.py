@@ -16,14 +16,9 @@ if TYPE_CHECKING:
     from sweeps.spec import Sweep, Variant
 
 
-def variant_overrides(variant: Variant) -> tuple[str, ...]:
-    """The variant's own trainer keys as "key=value"."""
-    return tuple(f"{k}={json.dumps(v)}" for k, v in (variant.set or {}).items())
-
-
 def _source_config(sweep: Sweep, variant: Variant) -> Config:
     """The trainer config the variant's runs would have without the degraded masks."""
-    return load_config(sweep.file.base, list(sweep.overrides + variant_overrides(variant)))
+    return load_config(sweep.file.base, list(sweep.overrides + variant.overrides))
 
 
 def degraded_manifest(sweep: Sweep, variant: Variant) -> Path:

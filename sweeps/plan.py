@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from sweeps.inputs import degrade_overrides, variant_overrides
+from sweeps.inputs import degrade_overrides
 
 if TYPE_CHECKING:
     from sweeps.spec import Grid, Sweep
@@ -65,12 +65,17 @@ def tier(grid: Grid, cell: GridCell) -> Tier:
     return Tier.OTHER_ROI_AT_CORE_P if at_core_p else Tier.REST
 
 
-def _own_overrides(sweep: Sweep, cell: GridCell, seed: int) -> tuple[str, ...]:
+def _variant_settings(sweep: Sweep) -> dict[str, tuple[str, ...]]:
+    """{variant name ("" for none): its trainer keys, with those of its degraded masks}."""
+    settings = {"": ()}
+    for v in sweep.file.variants:
+        settings[v.name] = v.overrides + (degrade_overrides(sweep, v) if v.degrade is not None else ())
+    return settings
+
+
+def _own_overrides(sweep: Sweep, cell: GridCell, seed: int, setting: tuple[str, ...]) -> tuple[str, ...]:
     rid = run_id(cell.roi, cell.p, seed, cell.variant)
     roi = (f"augment.roi={cell.roi}",) if cell.p > 0 else ()
-    variant = sweep.variant(cell.variant) if cell.variant else None
-    setting = () if variant is None else variant_overrides(variant) + (
-        degrade_overrides(sweep, variant) if variant.degrade is not None else ())
     return (*setting, f"augment.p={cell.p:g}", *roi, f"train.seed={seed}", "train.compare_baseline=false",
             f"name={rid}", f"output.dir={sweep.runs_dir / rid}")
 
@@ -86,8 +91,9 @@ def expand(sweep: Sweep) -> list[RunSpec]:
     cells = [baseline] + [GridCell(roi, p, v) for roi in grid.roi for p in grid.p for v in variants]
     key_cells = [baseline] + [GridCell(grid.roi[0], p, v) for p in grid.p if p in grid.core_p for v in variants]
     all_seeds = grid.seeds + grid.key_seeds
+    settings = _variant_settings(sweep)
     specs = [RunSpec(run_id(cell.roi, cell.p, seed, cell.variant), cell.roi, cell.p, seed, tier(grid, cell),
-                     sweep.overrides + _own_overrides(sweep, cell, seed), cell.variant)
+                     sweep.overrides + _own_overrides(sweep, cell, seed, settings[cell.variant]), cell.variant)
              for seed in all_seeds for cell in (cells if seed in grid.seeds else key_cells)]
 
     def order(spec: RunSpec) -> tuple[int, int, int, int, int]:

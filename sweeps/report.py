@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.config import ROI_MODES
-from sweeps.spec import Reference, Sweep, Variant
+from sweeps.spec import Reference, Sweep, Variant, variant_groups
 from sweeps.stats import Cell, compare, mean_sd, paired
 from trainer.summary import COLUMNS
 
@@ -18,16 +18,14 @@ VERDICT_METRICS = (("mAP", "test mAP"), ("robust_mAP", "robustness (mAP on the s
 VARIANT_COLUMNS = (("rank-1", "rank1"), ("mAP", "mAP"), ("robustness", "robust_mAP"),
                    ("activation on person", "attention"), ("Grad-CAM on person", "gradcam"),
                    ("swap rate", "swap_rate"))
-CLEAR_RULE = ("A difference is called *clear* when it is more than twice the larger of the two seed "
-              "standard deviations and every seed of one setting beats every seed of the other. The "
-              "best p below is picked after the fact, so count how many p values are clear, not only "
-              "the best one.")
-VARIANT_RULE = ("A difference is called *clear* when it is more than twice the larger of the two seed "
-                "standard deviations and every seed of one setting beats every seed of the other. "
-                "*mAP per seed* lists every run, none dropped. Activation / Grad-CAM on person: the "
-                "share of the last feature map's activation energy / of the Grad-CAM of the query's "
-                "match with its identity that lies on the person's mask, in the test queries. Swap "
-                "rate: the share of training images whose background was swapped.")
+CLEAR = ("A difference is called *clear* when it is more than twice the larger of the two seed "
+         "standard deviations and every seed of one setting beats every seed of the other.")
+CLEAR_RULE = CLEAR + (" The best p below is picked after the fact, so count how many p values are clear, "
+                      "not only the best one.")
+VARIANT_RULE = CLEAR + (" *mAP per seed* lists every run, none dropped. Activation / Grad-CAM on person: the "
+                        "share of the last feature map's activation energy / of the Grad-CAM of the query's "
+                        "match with its identity that lies on the person's mask, in the test queries. Swap "
+                        "rate: the share of training images whose background was swapped.")
 
 
 def _baseline(cells: list[Cell]) -> Cell | None:
@@ -84,36 +82,34 @@ def verdict(cells: list[Cell], reference: Reference | None, variants: tuple[Vari
     return lines + (_best_p_line(cells, reference) if reference is not None else [])
 
 
+def _delta(cell: Cell, other: Cell | None, key: str) -> str:
+    """The difference of the means to `other` in points, "(clear)" when it is; "-" without one."""
+    if other is None or cell is other or np.isnan(cell.mean[key]) or np.isnan(other.mean[key]):
+        return "-"
+    d, clear = compare(cell, other, key)
+    return f"{100 * d:+.1f}" + (" (clear)" if clear else "")
+
+
+def _references(cells: list[Cell], first: Variant) -> dict[tuple[str, float], Cell]:
+    """{(roi, p): the reference variant's cell}."""
+    return {(c.roi, c.p): c for c in cells if c.p > 0 and c.variant == first.name}
+
+
 def _table(cells: list[Cell]) -> list[str]:
     """Rows: the (roi, p) cells; metric columns no run has (older runs) are left out."""
     base = _baseline(cells)
-
-    def delta(c: Cell, key: str) -> str:
-        if base is None or c is base or np.isnan(c.mean[key]):
-            return "-"
-        d, clear = compare(c, base, key)
-        return f"{100 * d:+.1f}" + (" (clear)" if clear else "")
-
     shown = [(title, key) for title, key in COLUMNS if not all(np.isnan(c.mean[key]) for c in cells)]
     head = ["ROI", "p", "seeds", *(title for title, _ in shown), "Δ mAP", "Δ robustness"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cells:
         table.append("| " + " | ".join([c.roi if c.p else "baseline", f"{c.p:g}", ",".join(map(str, c.seeds)),
-                                        *(mean_sd(c, k) for _, k in shown), delta(c, "mAP"),
-                                        delta(c, "robust_mAP")]) + " |")
+                                        *(mean_sd(c, k) for _, k in shown), _delta(c, base, "mAP"),
+                                        _delta(c, base, "robust_mAP")]) + " |")
     return table
 
 
 def _label(variant: Variant) -> str:
     return variant.label or variant.name
-
-
-def _groups(variants: tuple[Variant, ...]) -> dict[str, list[Variant]]:
-    """{group title: its variants} in file order; the first variant (the reference) in none."""
-    groups: dict[str, list[Variant]] = {}
-    for v in variants[1:]:
-        groups.setdefault(v.group or "Settings", []).append(v)
-    return groups
 
 
 def _variant_table(cells: list[Cell], shown: list[Variant], first: Variant) -> list[str]:
@@ -122,14 +118,7 @@ def _variant_table(cells: list[Cell], shown: list[Variant], first: Variant) -> l
     by_name = {v.name: v for v in shown}
     rows = [c for c in cells if c.p > 0 and c.variant in by_name]
     several = len({(c.roi, c.p) for c in rows}) > 1
-    ref = {(c.roi, c.p): c for c in cells if c.p > 0 and c.variant == first.name}
-
-    def delta(c: Cell, other: Cell | None, key: str) -> str:
-        if other is None or c is other or np.isnan(c.mean[key]) or np.isnan(other.mean[key]):
-            return "-"
-        d, clear = compare(c, other, key)
-        return f"{100 * d:+.1f}" + (" (clear)" if clear else "")
-
+    ref = _references(cells, first)
     head = ["setting", "seeds", "mAP per seed", *(t for t, _ in VARIANT_COLUMNS), "Δ mAP", "Δ robustness",
             "Δ mAP vs reference"]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -140,20 +129,19 @@ def _variant_table(cells: list[Cell], shown: list[Variant], first: Variant) -> l
         per_seed = ", ".join(f"{100 * v:.1f}" for v in c.values["mAP"])
         table.append("| " + " | ".join([name, ",".join(map(str, c.seeds)), per_seed,
                                         *(mean_sd(c, k) for _, k in VARIANT_COLUMNS),
-                                        delta(c, base, "mAP"), delta(c, base, "robust_mAP"),
-                                        delta(c, ref.get((c.roi, c.p)), "mAP")]) + " |")
+                                        _delta(c, base, "mAP"), _delta(c, base, "robust_mAP"),
+                                        _delta(c, ref.get((c.roi, c.p)), "mAP")]) + " |")
     return table
 
 
 def _variant_verdict(cells: list[Cell], variants: tuple[Variant, ...]) -> list[str]:
     """Per group: which settings keep a clear mAP gain over the baseline, which fall clearly
     below the reference setting (the first variant)."""
-    base, first = _baseline(cells), variants[0]
-    ref = {(c.roi, c.p): c for c in cells if c.p > 0 and c.variant == first.name}
+    base, ref = _baseline(cells), _references(cells, variants[0])
     if base is None:
         return []
     lines = []
-    for title, group in _groups(variants).items():
+    for title, group in variant_groups(variants).items():
         names = {v.name: _label(v) for v in group}
         mine = [c for c in cells if c.p > 0 and c.variant in names]
         if not mine:
@@ -182,7 +170,7 @@ def results_section(sweep: Sweep, cells: list[Cell], level: int = 2) -> list[str
         tables = [f"{h} Results (percent; mean ± sample standard deviation over seeds)", "",
                   f"Reference setting: {_label(first)}. Δ: the difference of the means to the baseline "
                   f"(mAP, robustness) and to the reference (mAP).", ""]
-        for title, group in (_groups(variants) or {"Settings": []}).items():
+        for title, group in variant_groups(variants).items():
             tables += [f"{h}# {title}", "", *_variant_table(cells, [first, *group], first), ""]
         tables += [VARIANT_RULE, ""]
     return tables + [f"{h} Verdict", "", *verdict(cells, sweep.file.reference, variants), ""]

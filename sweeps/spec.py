@@ -68,6 +68,11 @@ class Reference:
     best_p: tuple[float, float] | None = option(None, "the range of the best p", gt=0, le=1)
 
 
+def as_overrides(mapping: dict[str, object] | None) -> tuple[str, ...]:
+    """Trainer keys to values as `--set` items "key=value" (values as JSON, which YAML reads)."""
+    return tuple(f"{k}={json.dumps(v)}" for k, v in (mapping or {}).items())
+
+
 @dataclass(frozen=True)
 class Degrade:
     """Training masks degraded by `prepare.degrade_masks` (test masks stay as they are)."""
@@ -86,6 +91,21 @@ class Variant:
     group: str = option("", "the report's table it belongs to (the first variant is in every table)")
     set: dict[str, object] | None = option(None, "trainer keys to values, over the sweep's `set`")
     degrade: Degrade | None = option(None, "train on degraded masks: {kind, level, seed}")
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The variant's own trainer keys as `--set` items."""
+        return as_overrides(self.set)
+
+
+def variant_groups(variants: tuple[Variant, ...]) -> dict[str, list[Variant]]:
+    """{group title: its variants} in file order, as the report's tables and the figure's panels
+    show them; the first variant (the reference) is in none, a variant without a group is in
+    "Settings", and without other variants there is one empty "Settings" group."""
+    groups: dict[str, list[Variant]] = {}
+    for v in variants[1:]:
+        groups.setdefault(v.group or "Settings", []).append(v)
+    return groups or {"Settings": []}
 
 
 @dataclass(frozen=True)
@@ -173,7 +193,7 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     spec = replace(spec, grid=replace(spec.grid, core_p=spec.grid.core_p or spec.grid.p),
                    notes=spec.notes.strip())
     sweep = Sweep(source=path, file=spec,
-                  overrides=tuple(f"{k}={json.dumps(v)}" for k, v in (spec.set or {}).items()),
+                  overrides=as_overrides(spec.set),
                   runs_dir=Path(spec.runs_dir or f"runs/{name}"),
                   out=Path(spec.out or f"experiments/{name}"))
     for run in expand(sweep):  # every run's config is valid before any work starts
