@@ -38,7 +38,7 @@ SIZE = (16, 8)
 
 def _fake_cupy(build_dir: Path):
     """The emulator's `cupy`, with kernel launches that do nothing and an allocating matmul."""
-    from kernels import emulation
+    from attention_swap_reid.kernels import emulation
 
     module = emulation.make_module(build_dir)
 
@@ -57,7 +57,7 @@ def _fake_cupy(build_dir: Path):
 
 def _world(folder: Path, ids: int, per_id: int) -> list:
     """`ids * per_id` training samples pointing at one small JPEG and its PNG mask."""
-    from dali_pipes.manifest import Sample
+    from attention_swap_reid.dali_pipes.manifest import Sample
 
     image, mask = folder / "image.jpg", folder / "mask.png"
     cv2.imwrite(str(image), np.full((256, 128, 3), 128, np.uint8))
@@ -84,8 +84,8 @@ def measure_source(samples: list, batch: int, repeats: int, read_files: bool = T
     bank); `read_files=False` serves the file bytes from memory, leaving the rest of the work."""
     from unittest import mock
 
-    from dali_pipes import sources
-    from dali_pipes.sampler import PKSampler
+    from attention_swap_reid.dali_pipes import sources
+    from attention_swap_reid.dali_pipes.sampler import PKSampler
 
     pids = np.array([s.pid for s in samples])
     sampler = PKSampler(pids, batch // 4, 4, seed=0)
@@ -117,7 +117,7 @@ def measure_marshal(cp, batch: int, repeats: int) -> float:
     from collections import deque
     from types import SimpleNamespace
 
-    from dali_pipes.augment_op import AugmentOp
+    from attention_swap_reid.dali_pipes.augment_op import AugmentOp
 
     h, w = SIZE
     images = [cp.zeros((h, w, 3), np.uint8) for _ in range(batch)]
@@ -139,7 +139,7 @@ def measure_augment(cp, batch: int, repeats: int, bank_size: int) -> float:
     """µs per `AttentionAugment` call on stubbed device arrays (p = 0.5, pull-push)."""
     import inspect
 
-    from kernels import AttentionAugment, AugmentConfig
+    from attention_swap_reid.kernels import AttentionAugment, AugmentConfig
 
     rng = np.random.default_rng(0)
     h, w = SIZE
@@ -150,7 +150,7 @@ def measure_augment(cp, batch: int, repeats: int, bank_size: int) -> float:
     aug = AttentionAugment(AugmentConfig(p=0.5, seed=0, bank_size=bank_size), backend="cupy")
     extra = {}
     if "tail" in inspect.signature(aug.__call__).parameters:  # the fused path applies the BoT tail too
-        from kernels import Tail
+        from attention_swap_reid.kernels import Tail
 
         zeros = cp.asarray(np.zeros((batch, 2), np.float32))
         extra["tail"] = Tail(flip=cp.asarray(np.zeros(batch, np.int32)), crop_anchor=zeros,
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write host_cost[-LABEL].json into this folder")
     args = parser.parse_args(argv)
 
-    from kernels.emulation import installed
+    from attention_swap_reid.kernels.emulation import installed
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,7 @@ def write_report(record: dict, folder: str | os.PathLike) -> dict[str, Path]:
         bar_chart(record, paths["png"])
     except ImportError as e:
         print(f"warning: no bar chart ({e}); plot it later with "
-              f"python -m benchmarks.report {paths['json']}")
+              f"python -m attention_swap_reid.benchmarks.report {paths['json']}")
         del paths["png"]
     return paths
 
@@ -106,7 +106,7 @@ def bar_chart(record: dict, path: str | os.PathLike) -> None:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.report",
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.benchmarks.report",
                                      description="Re-draw the table and chart of a saved throughput.json beside it.")
     parser.add_argument("record", type=Path, help="a throughput.json written by benchmarks/throughput.py")
     args = parser.parse_args(argv)

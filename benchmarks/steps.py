@@ -10,8 +10,9 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from benchmarks.authors_loader import authors_loader, authors_swap_batch, read_image, read_mask
-from dali_pipes.manifest import Sample
+from attention_swap_reid.benchmarks.authors_loader import (authors_loader, authors_swap_batch, read_image,
+                                                           read_mask)
+from attention_swap_reid.dali_pipes.manifest import Sample
 
 Step = Callable[[], int]
 
@@ -72,7 +73,7 @@ def loader_step(manifest: str, size: tuple[int, int], batch: int, device: str, t
     """One batch of our `ReIDLoader` (decode + resize [+ augmentation] + BoT augs); `options`
     are extra `ReIDLoader` keyword arguments (where the augmentation runs, the mask source).
     The manifest is not re-validated (the benchmark checks it once)."""
-    from dali_pipes import ReIDLoader
+    from attention_swap_reid.dali_pipes import ReIDLoader
 
     loader = ReIDLoader(manifest, split="train", batch_size=batch, num_instances=4, size=size, augment=augment,
                         device=device, seed=seed, num_threads=threads, validate=False, **options)
@@ -88,7 +89,7 @@ def loader_step(manifest: str, size: tuple[int, int], batch: int, device: str, t
 
 def kernel_step(prepared: PreparedBatch, config, device: str) -> Step:
     """One `AttentionAugment` call on the prepared batch (cupy arrays on the GPU), a new epoch each call."""
-    from kernels import AttentionAugment
+    from attention_swap_reid.kernels import AttentionAugment
 
     arrays = [prepared.images, prepared.masks, prepared.pids, prepared.viewpoints]
     if device == "gpu":

@@ -33,12 +33,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from benchmarks import steps
-from benchmarks.report import write_report
-from benchmarks.timing import TimingPlan, measure
-from dali_pipes.manifest import read_manifest
-from kernels import AugmentConfig
-from trainer.provenance import file_sha256, git_commit, versions
+from attention_swap_reid.benchmarks import steps
+from attention_swap_reid.benchmarks.report import write_report
+from attention_swap_reid.benchmarks.timing import TimingPlan, measure
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.kernels import AugmentConfig
+from attention_swap_reid.trainer.provenance import file_sha256, git_commit, versions
 
 RESULTS = Path("benchmarks") / "results"
 PLANS = {"full": TimingPlan(warmup_s=3.0, windows=5, window_s=4.0, min_warmup_steps=2),
@@ -103,7 +103,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def device_kind(choice: str) -> str:
     """"cpu" or "gpu" for --device, by the loaders' rule ("auto": the GPU when torch sees one)."""
-    from dali_pipes.devices import resolve_device
+    from attention_swap_reid.dali_pipes.devices import resolve_device
 
     try:
         return "cpu" if resolve_device(choice) is None else "gpu"
@@ -215,14 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     device = device_kind(args.device)
     info = device_info(device)
     if args.manifest:
-        from dali_pipes import ManifestError, check_manifest
+        from attention_swap_reid.dali_pipes import ManifestError, check_manifest
 
         manifest = Path(args.manifest).absolute()
         problems = check_manifest(manifest, ["train"])
         if problems:
             raise ManifestError(problems)
     else:
-        from prepare.synthetic import ensure_world
+        from attention_swap_reid.prepare.synthetic import ensure_world
 
         world = args.world or f"data/synth_bench{'_quick' if args.quick else ''}"
         manifest = ensure_world(world, progress=False, height=args.size[0], width=args.size[1], **WORLDS[mode])
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"({row.id}) {row.label}: {rate.median:,.1f} images/s [{rate.min:,.1f}-{rate.max:,.1f}]", flush=True)
 
     if device == "gpu" and (args.rows is None or TRAINER_ROW in args.rows):
-        from benchmarks.trainer_wait import trainer_data_wait
+        from attention_swap_reid.benchmarks.trainer_wait import trainer_data_wait
 
         try:
             trainer = trainer_data_wait(str(manifest), args.size, AugmentConfig(p=P, seed=args.seed), args.workers,

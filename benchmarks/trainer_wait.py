@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from benchmarks.steps import endless
+from attention_swap_reid.benchmarks.steps import endless
 
 
 class Steps:
@@ -42,11 +42,11 @@ def trainer_data_wait(manifest: str, size: tuple[int, int], augment, threads: in
     "img_s" (training images/s with the loader), "model_img_s" (the same steps fed one cached
     batch: the model's own rate), "model_data_wait", "steps", "batch", "amp", "model".
     """
-    from dali_pipes import ReIDLoader
-    from trainer.engine import train_one_epoch
-    from trainer.losses import ReIDLoss
-    from trainer.model import build_model
-    from trainer.optim import make_optimizer
+    from attention_swap_reid.dali_pipes import ReIDLoader
+    from attention_swap_reid.trainer.engine import train_one_epoch
+    from attention_swap_reid.trainer.losses import ReIDLoss
+    from attention_swap_reid.trainer.model import build_model
+    from attention_swap_reid.trainer.optim import make_optimizer
 
     torch_device = torch.device("cuda" if device == "gpu" else "cpu")
     torch.backends.cudnn.benchmark = True

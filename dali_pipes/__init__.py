@@ -3,16 +3,16 @@ attention augmentation inside, and the torch-facing loaders.
 
 May import `kernels`; never imports `trainer`. Importing it does not touch CUDA, and the
 heavy parts (torch, DALI) load only when a loader is first asked for, so
-`python -m dali_pipes.check` and the dataset tools stay light.
+`python -m attention_swap_reid.dali_pipes.check` and the dataset tools stay light.
 """
 from importlib import import_module
 
 _EXPORTS = {
-    "ReIDLoader": "dali_pipes.loader", "EvalLoader": "dali_pipes.loader",
-    "check_manifest": "dali_pipes.check",
-    "CheckedManifest": "dali_pipes.checked", "checked_manifest": "dali_pipes.checked",
-    "read_manifest": "dali_pipes.manifest", "write_manifest": "dali_pipes.manifest",
-    "Sample": "dali_pipes.manifest", "Problem": "dali_pipes.manifest", "ManifestError": "dali_pipes.manifest",
+    "ReIDLoader": ".loader", "EvalLoader": ".loader",
+    "check_manifest": ".check",
+    "CheckedManifest": ".checked", "checked_manifest": ".checked",
+    "read_manifest": ".manifest", "write_manifest": ".manifest",
+    "Sample": ".manifest", "Problem": ".manifest", "ManifestError": ".manifest",
 }
 __all__ = list(_EXPORTS)
 
@@ -24,10 +24,10 @@ MISSING_DALI = ("NVIDIA DALI is not installed: install the project with the extr
 def __getattr__(name):
     if name in _EXPORTS:
         try:
-            module = import_module(_EXPORTS[name])
+            module = import_module(_EXPORTS[name], __name__)
         except ModuleNotFoundError as e:
             if (e.name or "").startswith("nvidia"):
-                raise ImportError(f"dali_pipes.{name}: {MISSING_DALI}") from e
+                raise ImportError(f"{__name__}.{name}: {MISSING_DALI}") from e
             raise
         return getattr(module, name)
-    raise AttributeError(f"module 'dali_pipes' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

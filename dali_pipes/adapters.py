@@ -20,7 +20,7 @@ from typing import Iterator
 
 import torch
 
-from dali_pipes.loader import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes.loader import EvalLoader, ReIDLoader
 
 
 def _check_normalize(loader, normalize: bool, framework: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from kernels.arrays import array_module
+from attention_swap_reid.kernels.arrays import array_module
 
 
 class AugmentOp:

@@ -1,4 +1,4 @@
-"""Validate a manifest before a long run: `python -m dali_pipes.check MANIFEST`.
+"""Validate a manifest before a long run: `python -m attention_swap_reid.dali_pipes.check MANIFEST`.
 
 Checks every row: the files exist, can be read and decode completely (also a JPEG whose image
 data ends early, which the decoder only warns about and fills with grey), a mask has its
@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from dali_pipes.manifest import (UNMASKED, UNMASKED_ACTIONS, UNREADABLE, Problem, Sample, parse_manifest,
-                                 summarize)
+from attention_swap_reid.dali_pipes.manifest import (UNMASKED, UNMASKED_ACTIONS, UNREADABLE, Problem, Sample,
+                                                     parse_manifest, summarize)
 
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -361,7 +361,8 @@ def inspect_manifest(path: str | os.PathLike, splits: Iterable[str] | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dali_pipes.check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.dali_pipes.check",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest", help="manifest CSV (image,mask,pid,camid,viewpoint,split)")
     parser.add_argument("--splits", nargs="+", choices=["train", "query", "gallery"],
                         help="check only these splits (default: all)")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from dali_pipes.check import inspect_manifest
-from dali_pipes.manifest import UNMASKED, UNMASKED_ACTIONS, ManifestError, Sample, read_manifest
+from attention_swap_reid.dali_pipes.check import inspect_manifest
+from attention_swap_reid.dali_pipes.manifest import (UNMASKED, UNMASKED_ACTIONS, ManifestError, Sample,
+                                                     read_manifest)
 
 HINT_KEY = "trainer config: data.unmasked"
 

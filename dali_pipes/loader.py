@@ -9,17 +9,17 @@ import numpy as np
 import torch
 from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
-from dali_pipes import torch_augs
-from dali_pipes.augment_op import AugmentOp
-from dali_pipes.checked import CheckedManifest, checked_manifest
-from dali_pipes.devices import resolve_device
-from dali_pipes.manifest import UNMASKED_ACTIONS, Sample
-from dali_pipes.mask_bank import MaskBank
-from dali_pipes.output_format import OutputFormat
-from dali_pipes.pipeline import eval_pipeline, train_pipeline
-from dali_pipes.sampler import PKSampler
-from dali_pipes.sources import BotOptions, EvalSource, TrainSource
-from kernels import AttentionAugment, AugmentConfig, bot_tail
+from attention_swap_reid.dali_pipes import torch_augs
+from attention_swap_reid.dali_pipes.augment_op import AugmentOp
+from attention_swap_reid.dali_pipes.checked import CheckedManifest, checked_manifest
+from attention_swap_reid.dali_pipes.devices import resolve_device
+from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, Sample
+from attention_swap_reid.dali_pipes.mask_bank import MaskBank
+from attention_swap_reid.dali_pipes.output_format import OutputFormat
+from attention_swap_reid.dali_pipes.pipeline import eval_pipeline, train_pipeline
+from attention_swap_reid.dali_pipes.sampler import PKSampler
+from attention_swap_reid.dali_pipes.sources import BotOptions, EvalSource, TrainSource
+from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, bot_tail
 
 AUGMENT_IN = ("auto", "pipeline", "iterator")
 MASK_SOURCES = ("png", "bank")

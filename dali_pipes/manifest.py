@@ -51,7 +51,7 @@ UNMASKED_ACTIONS = {
 """What a loader does with the `UNMASKED` rows, by its `unmasked` option."""
 UNREADABLE = "unreadable"
 """`Problem.kind` of a manifest that cannot be read at all (missing, no permission, not UTF-8
-text, not CSV): a usage fault rather than a problem of its rows (`python -m dali_pipes.check`
+text, not CSV): a usage fault rather than a problem of its rows (`python -m attention_swap_reid.dali_pipes.check`
 exits 2 on it)."""
 
 

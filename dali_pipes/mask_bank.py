@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dali_pipes.manifest import Sample
-from kernels.arrays import array_module, device_context, from_torch, library_of, to_torch
+from attention_swap_reid.dali_pipes.manifest import Sample
+from attention_swap_reid.kernels.arrays import array_module, device_context, from_torch, library_of, to_torch
 
 
 class MaskBank:
@@ -30,8 +30,8 @@ class MaskBank:
     def build(cls, samples: list[Sample], size: tuple[int, int], *, letterbox: bool = False,
               num_threads: int = 2, batch_size: int = 256) -> MaskBank:
         """Decode and resize every sample's mask with the loader's DALI mask path (on the CPU)."""
-        from dali_pipes.pipeline import mask_pipeline
-        from dali_pipes.sources import mask_batches
+        from attention_swap_reid.dali_pipes.pipeline import mask_pipeline
+        from attention_swap_reid.dali_pipes.sources import mask_batches
 
         pipe = mask_pipeline(mask_batches(samples, batch_size), batch_size=batch_size, size=size, num_threads=num_threads,
                              letterbox=letterbox)

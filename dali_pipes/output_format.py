@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels import IMAGENET_MEAN, IMAGENET_STD, Tail
+from attention_swap_reid.kernels import IMAGENET_MEAN, IMAGENET_STD, Tail
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

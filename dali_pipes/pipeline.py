@@ -13,7 +13,7 @@ import numpy as np
 from nvidia.dali import fn, math, types
 from nvidia.dali.pipeline import Pipeline
 
-from dali_pipes.output_format import OutputFormat
+from attention_swap_reid.dali_pipes.output_format import OutputFormat
 
 
 def _resize(images, encoded, size, *, letterbox: bool, nearest: bool):

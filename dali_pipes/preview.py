@@ -1,5 +1,5 @@
 """Look at what the augmentation does to your data:
-`python -m dali_pipes.preview MANIFEST_OR_CONFIG --out grid.png`.
+`python -m attention_swap_reid.dali_pipes.preview MANIFEST_OR_CONFIG --out grid.png`.
 
 Draws a few training samples and, for each ROI mode of `kernels.ROI_MODES`, shows
 original | mask | donor | augmented, using the numpy backend of `kernels` with p = 1 and, for
@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import yaml
 
-from dali_pipes.manifest import OutputError, check_output, read_manifest
-from kernels import ROI_MODES, AttentionAugment, AugmentConfig
+from attention_swap_reid.dali_pipes.manifest import OutputError, check_output, read_manifest
+from attention_swap_reid.kernels import ROI_MODES, AttentionAugment, AugmentConfig
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MARK = b"tEXt" + b"Software\x00python -m dali_pipes.preview"
+_MARK = b"tEXt" + b"Software\x00python -m attention_swap_reid.dali_pipes.preview"
 """A PNG text chunk (type and data) this command puts in its PNGs, to know them again."""
 
 
@@ -54,7 +54,8 @@ def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
 def _read(sample, path: str, flags: int) -> np.ndarray:
     image = cv2.imread(path, flags)
     if image is None:
-        raise ValueError(f"row {sample.row}: cannot read {path!r}; python -m dali_pipes.check lists every bad row")
+        raise ValueError(f"row {sample.row}: cannot read {path!r}; "
+                         "python -m attention_swap_reid.dali_pipes.check lists every bad row")
     return image
 
 
@@ -127,7 +128,8 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dali_pipes.preview", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.dali_pipes.preview",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="manifest CSV or trainer YAML config (its data.manifest)")
     parser.add_argument("--out", default="preview.png",
                         help="PNG to write: a new file, or a preview this command wrote")
@@ -143,7 +145,8 @@ def main(argv=None) -> int:
         check_output(args.out, force=args.force, ours=_is_preview, what="a preview this command wrote")
         manifest, options, size = _source_of(args.source)
         if not os.path.isfile(manifest):
-            made_by = " (the synthetic world is made by python -m prepare.synthetic, or by the trainer's first run)"
+            made_by = (" (the synthetic world is made by python -m attention_swap_reid.prepare.synthetic, "
+                       "or by the trainer's first run)")
             raise ValueError(f"manifest not found: {manifest}{made_by if args.source != manifest else ''}")
         if args.size:
             size = tuple(int(v) for v in args.size.lower().split("x"))

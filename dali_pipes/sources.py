@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dali_pipes.draws import draw_bot_params
-from dali_pipes.manifest import Sample
-from dali_pipes.sampler import PKSampler
+from attention_swap_reid.dali_pipes.draws import draw_bot_params
+from attention_swap_reid.dali_pipes.manifest import Sample
+from attention_swap_reid.dali_pipes.sampler import PKSampler
 
 TRAIN_OUTPUTS = ("image", "mask", "pid", "camid", "viewpoint", "label", "index", "position",
                  "flip", "crop_anchor", "erase_anchor", "erase_shape")

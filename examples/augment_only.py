@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from dali_pipes import read_manifest
-from kernels import AttentionAugment, AugmentConfig
+from attention_swap_reid.dali_pipes import read_manifest
+from attention_swap_reid.kernels import AttentionAugment, AugmentConfig
 
 
 class MaskedImages(Dataset):

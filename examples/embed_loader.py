@@ -12,8 +12,8 @@ import argparse
 import torch
 import torchvision
 
-from dali_pipes import ReIDLoader
-from kernels import AugmentConfig
+from attention_swap_reid.dali_pipes import ReIDLoader
+from attention_swap_reid.kernels import AugmentConfig
 
 
 def main(argv=None) -> float:

@@ -26,13 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dali_pipes import EvalLoader, ReIDLoader
-from dali_pipes.adapters import FastReIDTrainLoader, fastreid_test_loader
-from dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
-from kernels import AugmentConfig
-from trainer.features import evaluate_features
-from trainer.losses import TripletLoss
-from trainer.model import build_model
+from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes.adapters import FastReIDTrainLoader, fastreid_test_loader
+from attention_swap_reid.dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
+from attention_swap_reid.kernels import AugmentConfig
+from attention_swap_reid.trainer.features import evaluate_features
+from attention_swap_reid.trainer.losses import TripletLoss
+from attention_swap_reid.trainer.model import build_model
 
 
 class Baseline(nn.Module):

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dali_pipes import EvalLoader, ReIDLoader
-from dali_pipes.adapters import TorchreidDataManager
-from kernels import AugmentConfig
-from trainer.features import evaluate_features
-from trainer.losses import TripletLoss
-from trainer.model import build_model
+from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes.adapters import TorchreidDataManager
+from attention_swap_reid.kernels import AugmentConfig
+from attention_swap_reid.trainer.features import evaluate_features
+from attention_swap_reid.trainer.losses import TripletLoss
+from attention_swap_reid.trainer.model import build_model
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ on the device; with a `Tail` it also applies the BoT tail (flip, pad + crop, nor
 random erasing) in its last kernel. Importing this package touches no GPU. It imports nothing
 else of the project.
 
-    from kernels import AugmentConfig, AttentionAugment, Tail
+    from attention_swap_reid.kernels import AugmentConfig, AttentionAugment, Tail
     aug = AttentionAugment(AugmentConfig(p=0.5, roi="full", seed=0), backend="auto")
     out = aug(images, masks, pids, viewpoints, epoch=0, index=None)  # out.images (B, H, W, 3) uint8
     tail = Tail(flip=flip, crop_anchor=crop, erase_anchor=erase_at, erase_shape=erase_hw)

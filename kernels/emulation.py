@@ -343,14 +343,15 @@ def make_module(build_dir: Path) -> types.ModuleType:
 
 @contextlib.contextmanager
 def installed(fake: types.ModuleType):
-    """`fake` as `cupy` (and `kernels.cupy_ops` re-imported against it); everything restored after."""
-    import kernels
+    """`fake` as `cupy` (and `attention_swap_reid.kernels.cupy_ops` re-imported against it);
+    everything restored after."""
+    from attention_swap_reid import kernels
 
-    names = ("cupy", "kernels.cupy_ops")
+    names = ("cupy", "attention_swap_reid.kernels.cupy_ops")
     saved_modules = {name: sys.modules.get(name) for name in names}
     saved_attribute = kernels.__dict__.get("cupy_ops")
     sys.modules["cupy"] = fake
-    sys.modules.pop("kernels.cupy_ops", None)
+    sys.modules.pop("attention_swap_reid.kernels.cupy_ops", None)
     kernels.__dict__.pop("cupy_ops", None)
     try:
         yield fake

@@ -1,8 +1,8 @@
 """Degrade a manifest's training masks the ways a person detector errs, to measure how much the
 augmentation depends on mask quality (yours or the synthetic world's exact masks).
 
-    python -m prepare.degrade_masks MANIFEST --out DIR --kind KIND --level L [--seed S] [--force]
-    python -m prepare.degrade_masks MANIFEST --figure PNG [--seed S]
+    python -m attention_swap_reid.prepare.degrade_masks MANIFEST --out DIR --kind KIND --level L [--seed S] [--force]
+    python -m attention_swap_reid.prepare.degrade_masks MANIFEST --figure PNG [--seed S]
 
 Writes DIR/manifest.csv: the same rows (extra columns kept), images untouched, query/gallery
 rows as they were; every training row with a mask gets DIR/masks/<row>.png, its mask degraded.
@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from dali_pipes.manifest import ManifestError, Sample, read_manifest, write_manifest
+from attention_swap_reid.dali_pipes.manifest import ManifestError, Sample, read_manifest, write_manifest
 
 FIGURE_LEVELS = (0.1, 0.3, 0.8)
 
@@ -130,7 +130,8 @@ def degrade(mask: np.ndarray, kind: str, level: float, rng: np.random.Generator)
 def _read_mask(path: str) -> np.ndarray:
     mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if mask is None:
-        raise OSError(f"{path}: the mask cannot be read or decoded (check it with python -m dali_pipes.check)")
+        raise OSError(f"{path}: the mask cannot be read or decoded "
+                      "(check it with python -m attention_swap_reid.dali_pipes.check)")
     return mask
 
 
@@ -189,7 +190,8 @@ def _label(text: str, width: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m prepare.degrade_masks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.prepare.degrade_masks",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--out", help="folder of the degraded manifest (DIR/manifest.csv, DIR/masks/)")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from dali_pipes.manifest import Sample
-from prepare.importing import IMAGE_EXTENSIONS, DatasetError, ImportResult, require_paths
+from attention_swap_reid.dali_pipes.manifest import Sample
+from attention_swap_reid.prepare.importing import IMAGE_EXTENSIONS, DatasetError, ImportResult, require_paths
 
 FILE_NAME = re.compile(r"^(-?\d+)_c(\d+)")
 

@@ -9,10 +9,10 @@ dataset's own numbers, with one convention for all of them:
 * ``camid``: the dataset's camera number **minus 1** (0-based), as torchreid and fast-reid do
   (Market-1501 ``c1`` -> 0, RAP ``CAM01`` -> 0).
 * ``viewpoint``: the dataset's viewpoint class, or -1 when it has none
-  (see ``python -m prepare.viewpoints`` to add labels).
+  (see ``python -m attention_swap_reid.prepare.viewpoints`` to add labels).
 * ``mask``: ``MASKS/<image path relative to the images' common folder, extension .png>`` when
   ``--masks MASKS`` is given and that file exists, else empty (Market-1501:
-  ``MASKS/bounding_box_train/0002_c1s1_000451_03.png``). ``python -m prepare.masks`` writes
+  ``MASKS/bounding_box_train/0002_c1s1_000451_03.png``). ``python -m attention_swap_reid.prepare.masks`` writes
   masks in the same layout and fills in the missing ones.
 """
 from __future__ import annotations
@@ -28,7 +28,8 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
-from dali_pipes.manifest import COLUMNS, OutputError, Sample, check_output, summarize, write_manifest
+from attention_swap_reid.dali_pipes.manifest import (COLUMNS, OutputError, Sample, check_output, summarize,
+                                                     write_manifest)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -114,7 +115,7 @@ def run_importer(argv: list[str] | None, prog: str, doc: str,
     parser.add_argument("--masks", metavar="DIR",
                         help="precomputed person masks: DIR/<image path below the images' common folder, "
                              ".png>, e.g. DIR/bounding_box_train/0002_c1s1_000451_03.png (the layout "
-                             "python -m prepare.masks writes)")
+                             "python -m attention_swap_reid.prepare.masks writes)")
     parser.add_argument("--force", action="store_true", help="replace --out even if it is not a manifest")
     if add_arguments:
         add_arguments(parser)
@@ -137,5 +138,5 @@ def run_importer(argv: list[str] | None, prog: str, doc: str,
     unmasked = sum(1 for s in samples if s.split == "train" and not s.mask)
     if unmasked:
         print(f"warning: {unmasked} train rows have no mask; the augmentation needs them: run "
-              f"python -m prepare.masks {args.out} --weights FILE", file=sys.stderr)
+              f"python -m attention_swap_reid.prepare.masks {args.out} --weights FILE", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""Import Market-1501 into a manifest: python -m prepare.market1501 ROOT --out MANIFEST [--masks DIR].
+"""Import Market-1501 into a manifest:
+python -m attention_swap_reid.prepare.market1501 ROOT --out MANIFEST [--masks DIR].
 
 Reference: Zheng et al., "Scalable Person Re-identification: A Benchmark", ICCV 2015.
 Statistics: 1,501 identities, 6 cameras; 12,936 train images (751 ids); 3,368 query images;
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import sys
 
-from prepare.folder_layout import FolderLayout, import_folder_layout
-from prepare.importing import run_importer
+from attention_swap_reid.prepare.folder_layout import FolderLayout, import_folder_layout
+from attention_swap_reid.prepare.importing import run_importer
 
 LAYOUT = FolderLayout(
     name="Market-1501",
@@ -28,7 +29,7 @@ LAYOUT = FolderLayout(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_importer(argv, "python -m prepare.market1501", __doc__,
+    return run_importer(argv, "python -m attention_swap_reid.prepare.market1501", __doc__,
                         lambda args: import_folder_layout(args.root, LAYOUT))
 
 

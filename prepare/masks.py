@@ -1,4 +1,4 @@
-"""Person masks with torchvision's Mask R-CNN: python -m prepare.masks MANIFEST --weights FILE.
+"""Person masks with torchvision's Mask R-CNN: python -m attention_swap_reid.prepare.masks MANIFEST --weights FILE.
 
 Runs the COCO Mask R-CNN (ResNet-50 FPN) from a local weights file -- nothing is downloaded --
 on the manifest rows that have no mask (by default the train rows: only training needs masks),
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from dali_pipes.manifest import (SPLITS, ManifestError, OutputError, Sample, check_output, read_manifest,
-                                 write_manifest)
-from prepare.importing import extra_columns, image_root, mask_path
+from attention_swap_reid.dali_pipes.manifest import (SPLITS, ManifestError, OutputError, Sample, check_output,
+                                                     read_manifest, write_manifest)
+from attention_swap_reid.prepare.importing import extra_columns, image_root, mask_path
 
 PERSON = 1  # COCO category id of "person" in torchvision's detection models
 WEIGHTS_NAME = "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"
@@ -188,7 +188,8 @@ def _write_report(path: str, report: MaskReport) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m prepare.masks", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.prepare.masks",
+                                     description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1])
     add = parser.add_argument
     add("manifest", metavar="MANIFEST", help="manifest CSV to complete with masks")

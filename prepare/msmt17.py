@@ -1,4 +1,5 @@
-"""Import MSMT17 into a manifest: python -m prepare.msmt17 ROOT --out MANIFEST [--masks DIR] [--with-val].
+"""Import MSMT17 into a manifest:
+python -m attention_swap_reid.prepare.msmt17 ROOT --out MANIFEST [--masks DIR] [--with-val].
 
 Reference: Wei et al., "Person Transfer GAN to Bridge Domain Gap for Person
 Re-Identification", CVPR 2018.
@@ -19,8 +20,8 @@ import argparse
 import os
 import sys
 
-from dali_pipes.manifest import Sample
-from prepare.importing import DatasetError, ImportResult, require_paths, run_importer
+from attention_swap_reid.dali_pipes.manifest import Sample
+from attention_swap_reid.prepare.importing import DatasetError, ImportResult, require_paths, run_importer
 
 NAME = "MSMT17"
 NUM_CAMERAS = 15
@@ -84,7 +85,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_importer(argv, "python -m prepare.msmt17", __doc__,
+    return run_importer(argv, "python -m attention_swap_reid.prepare.msmt17", __doc__,
                         lambda args: import_msmt17(args.root, args.with_val), _add_arguments)
 
 

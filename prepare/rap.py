@@ -1,4 +1,5 @@
-"""Import RAP 2.0 (ReID partition, viewpoints) into a manifest: python -m prepare.rap ROOT --out MANIFEST.
+"""Import RAP 2.0 (ReID partition, viewpoints) into a manifest:
+python -m attention_swap_reid.prepare.rap ROOT --out MANIFEST.
 
 Reference: Li et al., "A Richly Annotated Pedestrian Dataset for Person Retrieval in Real
 Surveillance Scenarios", IEEE TIP 2018. Statistics: 84,928 images from 23 cameras
@@ -22,8 +23,8 @@ import sys
 
 import numpy as np
 
-from dali_pipes.manifest import Sample
-from prepare.importing import DatasetError, ImportResult, require_paths, run_importer
+from attention_swap_reid.dali_pipes.manifest import Sample
+from attention_swap_reid.prepare.importing import DatasetError, ImportResult, require_paths, run_importer
 
 # The structure of RAP_annotation.mat, as read by public code (field names verified there):
 # * github.com/dangweili/RAP (the dataset authors), person-reid/evaluation/rap2_test.m:
@@ -147,7 +148,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_importer(argv, "python -m prepare.rap", __doc__,
+    return run_importer(argv, "python -m attention_swap_reid.prepare.rap", __doc__,
                         lambda args: import_rap(args.root, args.annotation, args.drop_distractors),
                         _add_arguments)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from prepare.synth_draw import Layer
+from attention_swap_reid.prepare.synth_draw import Layer
 
 RGB = tuple[int, int, int]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dali_pipes.manifest import Sample, read_manifest
+from attention_swap_reid.dali_pipes.manifest import Sample, read_manifest
 
 ROWS = ("train\n(own scene)", "its mask", "train\n(other view)", "query", "gallery\n(other camera)",
         "robustness\n(query, swapped scene)")

@@ -14,9 +14,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from prepare.synth_layout import NUM_CAMERAS, Shot
-from prepare.synth_people import Identity, draw_identity, draw_pose, render_person
-from prepare.synth_scenes import Camera, apply_camera, crop_scene, draw_cameras, render_scene
+from attention_swap_reid.prepare.synth_layout import NUM_CAMERAS, Shot
+from attention_swap_reid.prepare.synth_people import Identity, draw_identity, draw_pose, render_person
+from attention_swap_reid.prepare.synth_scenes import (Camera, apply_camera, crop_scene, draw_cameras,
+                                                      render_scene)
 
 # Subfolders of a world directory.
 IMAGES, MASKS, ROBUSTNESS = "images", "masks", "robustness"

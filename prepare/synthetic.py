@@ -1,6 +1,6 @@
 """The synthetic pedestrian world, the project's embedded default dataset.
 
-    python -m prepare.synthetic --out data/synth [--train-ids 100 --test-ids 50 --images-per-id 12
+    python -m attention_swap_reid.prepare.synthetic --out data/synth [--train-ids 100 --test-ids 50 --images-per-id 12
         --height 128 --width 64 --seed 0 --bg-bias 0.8] [--preview docs/samples.png]
 
 Procedurally drawn pedestrians (identity = body proportions, clothing colours and patterns,
@@ -33,9 +33,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dali_pipes.manifest import OutputError, Sample, check_output, write_manifest
-from prepare.synth_layout import WorldPlan, plan_world
-from prepare.synth_render import IMAGES, MASKS, ROBUSTNESS, write_shots
+from attention_swap_reid.dali_pipes.manifest import OutputError, Sample, check_output, write_manifest
+from attention_swap_reid.prepare.synth_layout import WorldPlan, plan_world
+from attention_swap_reid.prepare.synth_render import IMAGES, MASKS, ROBUSTNESS, write_shots
 
 GENERATOR = 2   # bump when the rendered output changes, so ensure_world regenerates old worlds
 DEFAULTS = dict(train_ids=100, test_ids=50, images_per_id=12, height=128, width=64, seed=0, bg_bias=0.8)
@@ -148,7 +148,8 @@ def _is_png(path: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m prepare.synthetic", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.prepare.synthetic",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder (created; a world there with other parameters is replaced)")
     for key, value in DEFAULTS.items():
         parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     print(f"{manifest} ({time.perf_counter() - start:.1f} s)")
     if args.preview:
-        from prepare.synth_preview import make_preview
+        from attention_swap_reid.prepare.synth_preview import make_preview
         print(make_preview(manifest.parent, args.preview))
     return 0
 

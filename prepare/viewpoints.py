@@ -1,4 +1,4 @@
-"""Add viewpoint labels to a manifest: python -m prepare.viewpoints MANIFEST LABELS --out NEW.
+"""Add viewpoint labels to a manifest: python -m attention_swap_reid.prepare.viewpoints MANIFEST LABELS --out NEW.
 
 LABELS is a CSV with header image,viewpoint: one row per labelled image. `image` is the image's
 file name, or more of its path when file names repeat across folders (e.g.
@@ -17,8 +17,9 @@ import os
 import sys
 from collections import defaultdict
 
-from dali_pipes.manifest import ManifestError, OutputError, Sample, check_output, read_manifest, write_manifest
-from prepare.importing import extra_columns
+from attention_swap_reid.dali_pipes.manifest import (ManifestError, OutputError, Sample, check_output,
+                                                     read_manifest, write_manifest)
+from attention_swap_reid.prepare.importing import extra_columns
 
 
 def read_labels(path: str) -> dict[str, int]:
@@ -59,7 +60,8 @@ def apply_labels(samples: list[Sample], labels: dict[str, int]) -> list[Sample]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m prepare.viewpoints", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.prepare.viewpoints",
+                                     description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest CSV")
     parser.add_argument("labels", metavar="LABELS", help="CSV with header image,viewpoint")

@@ -1,5 +1,5 @@
 """The experiment driver: a sweep file (`configs/sweep_*.yaml`) names a grid of training runs;
-`python -m sweeps SWEEP.yaml` (or `python trainer/sweep.py SWEEP.yaml`) trains them one by one
+`python -m attention_swap_reid.sweeps SWEEP.yaml` (or `python trainer/sweep.py SWEEP.yaml`) trains them one by one
 as `trainer/run.py` subprocesses and writes the results and the report beside the other
 experiments (`experiments/<sweep>/`).
 

@@ -2,7 +2,7 @@
 help, and at which p?), and its report.
 
     python trainer/sweep.py configs/sweep_p.yaml [--dry-run] [--report-only] [--until HH:MM] [--jobs N]
-    python -m sweeps configs/sweep_p.yaml ...           # the same
+    python -m attention_swap_reid.sweeps configs/sweep_p.yaml ...           # the same
     python trainer/sweep.py configs/ablations.yaml      # a suite: several sweeps, one report
 
 Runs are the baseline (p = 0) once per seed plus every (roi, p, variant, seed), one at a time
@@ -18,15 +18,15 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta, timezone
 
-from sweeps.figure import figure_name, write_figure
-from sweeps.plan import RunSpec, expand
-from sweeps.report import write_report
-from sweeps.inputs import make_inputs
-from sweeps.runner import collect, run_one, status, stop_all, write_results
-from sweeps.spec import Sweep, load_sweep
-from sweeps.stats import Cell, summarize
-from sweeps.suite import is_suite, load_suite, write_suite_report
-from trainer.typed_tree import ConfigError
+from attention_swap_reid.sweeps.figure import figure_name, write_figure
+from attention_swap_reid.sweeps.plan import RunSpec, expand
+from attention_swap_reid.sweeps.report import write_report
+from attention_swap_reid.sweeps.inputs import make_inputs
+from attention_swap_reid.sweeps.runner import collect, run_one, status, stop_all, write_results
+from attention_swap_reid.sweeps.spec import Sweep, load_sweep
+from attention_swap_reid.sweeps.stats import Cell, summarize
+from attention_swap_reid.sweeps.suite import is_suite, load_suite, write_suite_report
+from attention_swap_reid.trainer.typed_tree import ConfigError
 
 EXIT_INVALID = 2
 EXIT_SIGTERM = 143

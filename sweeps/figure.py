@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.config import ROI_MODES
-from sweeps.plan import BASELINE_ROI
-from sweeps.spec import Variant, variant_groups
-from sweeps.stats import Cell
+from attention_swap_reid.kernels.config import ROI_MODES
+from attention_swap_reid.sweeps.plan import BASELINE_ROI
+from attention_swap_reid.sweeps.spec import Variant, variant_groups
+from attention_swap_reid.sweeps.stats import Cell
 
 LINES = (("rank1", "o-", "tab:red"), ("rank5", "s-", "tab:orange"),
          ("rank10", "^-", "tab:green"), ("robust_mAP", "x--", "tab:purple"))  # metric, style, colour

@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prepare.degrade_masks import degrade_manifest
-from prepare.synthetic import ensure_world
-from trainer.config import Config, load_config, to_dict
+from attention_swap_reid.prepare.degrade_masks import degrade_manifest
+from attention_swap_reid.prepare.synthetic import ensure_world
+from attention_swap_reid.trainer.config import Config, load_config, to_dict
 
 if TYPE_CHECKING:
-    from sweeps.spec import Sweep, Variant
+    from attention_swap_reid.sweeps.spec import Sweep, Variant
 
 
 def _source_config(sweep: Sweep, variant: Variant) -> Config:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from sweeps.inputs import degrade_overrides
+from attention_swap_reid.sweeps.inputs import degrade_overrides
 
 if TYPE_CHECKING:
-    from sweeps.spec import Grid, Sweep
+    from attention_swap_reid.sweeps.spec import Grid, Sweep
 
 BASELINE_ROI = "none"  # the roi of the p = 0 runs
 

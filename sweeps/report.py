@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.config import ROI_MODES
-from sweeps.spec import Reference, Sweep, Variant, variant_groups
-from sweeps.stats import Cell, compare, mean_sd, paired
-from trainer.summary import COLUMNS
+from attention_swap_reid.kernels.config import ROI_MODES
+from attention_swap_reid.sweeps.spec import Reference, Sweep, Variant, variant_groups
+from attention_swap_reid.sweeps.stats import Cell, compare, mean_sd, paired
+from attention_swap_reid.trainer.summary import COLUMNS
 
 VERDICT_METRICS = (("mAP", "test mAP"), ("robust_mAP", "robustness (mAP on the swapped-background test set)"))
 VARIANT_COLUMNS = (("rank-1", "rank1"), ("mAP", "mAP"), ("robustness", "robust_mAP"),

@@ -14,10 +14,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import trainer
-from sweeps.plan import RunSpec
-from sweeps.spec import Sweep
-from sweeps.stats import METRICS
+from attention_swap_reid import trainer
+from attention_swap_reid.sweeps.plan import RunSpec
+from attention_swap_reid.sweeps.spec import Sweep
+from attention_swap_reid.sweeps.stats import METRICS
 
 RUN_PY = Path(trainer.__file__).with_name("run.py")
 STOP_GRACE_S = 30  # after terminate(), before kill()

@@ -33,11 +33,11 @@ from typing import Literal
 
 import yaml
 
-from kernels.config import ROI_MODES
-from prepare.degrade_masks import KINDS as DEGRADE_KINDS
-from sweeps.plan import expand
-from trainer.config import load_config
-from trainer.typed_tree import ConfigError, build, option, section
+from attention_swap_reid.kernels.config import ROI_MODES
+from attention_swap_reid.prepare.degrade_masks import KINDS as DEGRADE_KINDS
+from attention_swap_reid.sweeps.plan import expand
+from attention_swap_reid.trainer.config import load_config
+from attention_swap_reid.trainer.typed_tree import ConfigError, build, option, section
 
 RoiName = Literal[tuple(ROI_MODES)]
 

@@ -7,9 +7,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kernels.config import ROI_MODES
-from sweeps.plan import BASELINE_ROI
-from trainer.summary import COLUMNS
+from attention_swap_reid.kernels.config import ROI_MODES
+from attention_swap_reid.sweeps.plan import BASELINE_ROI
+from attention_swap_reid.trainer.summary import COLUMNS
 
 METRICS = tuple(key for _, key in COLUMNS)  # rank1, rank5, rank10, mAP, mINP, robust_mAP, ...
 

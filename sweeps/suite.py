@@ -17,11 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from sweeps.figure import figure_name
-from sweeps.report import sweep_section
-from sweeps.spec import Sweep, load_sweep
-from sweeps.stats import Cell
-from trainer.typed_tree import ConfigError, build, option
+from attention_swap_reid.sweeps.figure import figure_name
+from attention_swap_reid.sweeps.report import sweep_section
+from attention_swap_reid.sweeps.spec import Sweep, load_sweep
+from attention_swap_reid.sweeps.stats import Cell
+from attention_swap_reid.trainer.typed_tree import ConfigError, build, option
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Shared fixtures: small synthetic worlds (`prepare.synthetic`), made once per test session."""
 import pytest
 
-from prepare.synthetic import make_world
+from attention_swap_reid.prepare.synthetic import make_world
 
 TINY = dict(train_ids=8, test_ids=4, images_per_id=6, height=64, width=32, seed=0)
 SMALL = dict(train_ids=30, test_ids=20, images_per_id=12, height=64, width=32, seed=0)

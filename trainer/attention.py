@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.features import eval_mode
+from attention_swap_reid.trainer.features import eval_mode
 
 
 def share_inside(heat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.errors import TrainerError
+from attention_swap_reid.trainer.errors import TrainerError
 
 log = logging.getLogger("trainer")
 _EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt$")

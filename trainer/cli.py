@@ -35,19 +35,21 @@ from pathlib import Path
 
 import torch
 
-from dali_pipes.manifest import ManifestError
-from prepare.synthetic import ensure_world
-from trainer import distributed
-from trainer.checkpoint import load_checkpoint
-from trainer.config import Config, ConfigError, dump_config, load_config, read_yaml, to_dict
-from trainer.errors import TrainerError
-from trainer.extract import model_from_checkpoint
-from trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets
-from trainer.metrics_log import column_values
-from trainer.preflight import check_data, check_machine, resolve_devices, robustness_manifest
-from trainer.provenance import provenance
-from trainer.run_folder import Interrupted, RunFolder, create_run_folder
-from trainer.summary import format_table
+from attention_swap_reid.dali_pipes.manifest import ManifestError
+from attention_swap_reid.prepare.synthetic import ensure_world
+from attention_swap_reid.trainer import distributed
+from attention_swap_reid.trainer.checkpoint import load_checkpoint
+from attention_swap_reid.trainer.config import (Config, ConfigError, dump_config, load_config, read_yaml,
+                                                to_dict)
+from attention_swap_reid.trainer.errors import TrainerError
+from attention_swap_reid.trainer.extract import model_from_checkpoint
+from attention_swap_reid.trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets
+from attention_swap_reid.trainer.metrics_log import column_values
+from attention_swap_reid.trainer.preflight import (check_data, check_machine, resolve_devices,
+                                                   robustness_manifest)
+from attention_swap_reid.trainer.provenance import provenance
+from attention_swap_reid.trainer.run_folder import Interrupted, RunFolder, create_run_folder
+from attention_swap_reid.trainer.summary import format_table
 
 DEFAULT_CONFIG = "pipeline.yaml"  # trainer/pipeline.yaml; ./pipeline.yaml in the repository links to it
 

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 import yaml
 
-import kernels.config
-from trainer.model import model_name_problem
-from trainer.typed_tree import ConfigError, build, derived_section, option, section
+from attention_swap_reid.kernels import config as kernels_config
+from attention_swap_reid.trainer.model import model_name_problem
+from attention_swap_reid.trainer.typed_tree import ConfigError, build, derived_section, option, section
 
 __all__ = ["Config", "ConfigError", "load_config", "read_yaml", "from_dict", "parse_overrides", "to_dict",
            "dump_config"]
@@ -79,7 +79,7 @@ class LoaderConfig:
 
 
 AugmentConfig = derived_section(
-    kernels.config.AugmentConfig, "The attention (background-swap) augmentation; p = 0 disables it "
+    kernels_config.AugmentConfig, "The attention (background-swap) augmentation; p = 0 disables it "
     "(its seed is train.seed).", __name__, omit=("seed",))
 
 

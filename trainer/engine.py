@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from trainer.distributed import all_reduce_sum
+from attention_swap_reid.trainer.distributed import all_reduce_sum
 
 LOSSES = ("loss", "ce", "triplet", "center")  # reported as means per batch
 SUMMED = LOSSES + ("correct", "swapped", "images", "batches")  # summed on the device over an epoch, in this order

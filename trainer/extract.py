@@ -1,6 +1,7 @@
 """Retrieval features of a trained model for one split of a manifest, saved as `.npz`.
 
-    python -m trainer.extract CKPT MANIFEST --split query|gallery|train --out feats.npz [--flip-test]
+    python -m attention_swap_reid.trainer.extract CKPT MANIFEST --split query|gallery|train \
+        --out feats.npz [--flip-test]
 
 CKPT is a checkpoint of `trainer/run.py` (`<run>/<variant>/checkpoints/latest.pt` or an
 epoch file); the model is built from the run's `config.yaml` (found in the folders above
@@ -19,14 +20,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dali_pipes import EvalLoader, ManifestError
-from trainer.checkpoint import CheckpointError, load_checkpoint
-from trainer.config import Config, ConfigError, load_config
-from trainer.errors import TrainerError
-from trainer.features import extract_features
-from trainer.fit import make_model
-from trainer.model import ReIDModel
-from trainer.preflight import resolve_devices
+from attention_swap_reid.dali_pipes import EvalLoader, ManifestError
+from attention_swap_reid.trainer.checkpoint import CheckpointError, load_checkpoint
+from attention_swap_reid.trainer.config import Config, ConfigError, load_config
+from attention_swap_reid.trainer.errors import TrainerError
+from attention_swap_reid.trainer.features import extract_features
+from attention_swap_reid.trainer.fit import make_model
+from attention_swap_reid.trainer.model import ReIDModel
+from attention_swap_reid.trainer.preflight import resolve_devices
 
 SPLITS = ("query", "gallery", "train")
 
@@ -111,7 +112,8 @@ def extract(checkpoint: str | os.PathLike, manifest: str | os.PathLike, split: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.extract", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.trainer.extract",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="checkpoint of trainer/run.py, e.g. "
                         "runs/demo-.../attention/checkpoints/latest.pt")
     parser.add_argument("manifest", help="manifest CSV (image,mask,pid,camid,viewpoint,split)")

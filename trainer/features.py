@@ -19,9 +19,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.distributed import all_gather_rows, all_reduce_sum, broadcast_buffers
-from trainer.evaluate import evaluate
-from trainer.rerank import rerank
+from attention_swap_reid.trainer.distributed import all_gather_rows, all_reduce_sum, broadcast_buffers
+from attention_swap_reid.trainer.evaluate import evaluate
+from attention_swap_reid.trainer.rerank import rerank
 
 
 @contextlib.contextmanager

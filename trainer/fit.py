@@ -12,21 +12,21 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from dali_pipes import EvalLoader, ReIDLoader
-from dali_pipes.checked import CheckedManifest, checked_manifest
-from dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError
-from kernels import AugmentConfig
-from trainer.checkpoint import Checkpointer, rng_state, set_rng_state
-from trainer.config import Config
-from trainer.distributed import DistInfo, barrier, gather_objects
-from trainer.engine import train_one_epoch
-from trainer.errors import TrainerError
-from trainer.attention import attention_shares, feature_maps_of, identity_targets
-from trainer.features import evaluate_features, extract_features_sharded
-from trainer.losses import ReIDLoss
-from trainer.metrics_log import MetricsLog
-from trainer.model import ReIDModel, build_model
-from trainer.optim import WarmupMultiStepLR, make_optimizer
+from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes.checked import CheckedManifest, checked_manifest
+from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError
+from attention_swap_reid.kernels import AugmentConfig
+from attention_swap_reid.trainer.checkpoint import Checkpointer, rng_state, set_rng_state
+from attention_swap_reid.trainer.config import Config
+from attention_swap_reid.trainer.distributed import DistInfo, barrier, gather_objects
+from attention_swap_reid.trainer.engine import train_one_epoch
+from attention_swap_reid.trainer.errors import TrainerError
+from attention_swap_reid.trainer.attention import attention_shares, feature_maps_of, identity_targets
+from attention_swap_reid.trainer.features import evaluate_features, extract_features_sharded
+from attention_swap_reid.trainer.losses import ReIDLoss
+from attention_swap_reid.trainer.metrics_log import MetricsLog
+from attention_swap_reid.trainer.model import ReIDModel, build_model
+from attention_swap_reid.trainer.optim import WarmupMultiStepLR, make_optimizer
 
 log = logging.getLogger("trainer")
 RERANK = (20, 6, 0.3)  # k1, k2, lambda (Zhong et al. 2017; BoT)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from dali_pipes.check import check_query_matches
-from dali_pipes.check import check_repeated_images, check_shared_ids
-from dali_pipes.checked import unmasked_problem
-from kernels import inpainter_problem
-from dali_pipes.manifest import ManifestError, read_manifest
-from dali_pipes.sampler import pk_problem
-from trainer.config import Config
+from attention_swap_reid.dali_pipes.check import check_query_matches
+from attention_swap_reid.dali_pipes.check import check_repeated_images, check_shared_ids
+from attention_swap_reid.dali_pipes.checked import unmasked_problem
+from attention_swap_reid.kernels import inpainter_problem
+from attention_swap_reid.dali_pipes.manifest import ManifestError, read_manifest
+from attention_swap_reid.dali_pipes.sampler import pk_problem
+from attention_swap_reid.trainer.config import Config
 
 
 def resolve_devices(cfg: Config) -> tuple[torch.device, str]:
@@ -102,19 +102,20 @@ def check_data(cfg: Config, world_size: int = 1) -> tuple[list[str], list[str]]:
     unmatched = check_query_matches(cfg.data.manifest, samples) if by_split["query"] else []
     if by_split["query"] and len(unmatched) == len(by_split["query"]):
         problems.append(f"data.manifest: no query row of {cfg.data.manifest!r} has a gallery image of its pid "
-                        f"from another camera, so nothing can be evaluated (python -m dali_pipes.check lists them)")
+                        f"from another camera, so nothing can be evaluated "
+                        f"(python -m attention_swap_reid.dali_pipes.check lists them)")
     problems += _unmasked_problems(cfg, by_split["train"]) + _leaks(cfg, samples)
     notes = _small_identities(cfg, by_split["train"])
     if unmatched and len(unmatched) < len(by_split["query"]):
         notes.append(f"data.manifest: {len(unmatched)} of {len(by_split['query'])} query row(s) of "
                      f"{cfg.data.manifest!r} have no gallery image of their pid from another camera and are "
-                     f"left out of the evaluation (first: row {unmatched[0].row}; python -m dali_pipes.check "
-                     f"lists them)")
+                     f"left out of the evaluation (first: row {unmatched[0].row}; "
+                     f"python -m attention_swap_reid.dali_pipes.check lists them)")
     return problems, notes
 
 
 def _leaks(cfg: Config, samples: list) -> list[str]:
-    """Test images or identities that also train (by path and pid; `python -m dali_pipes.check`
+    """Test images or identities that also train (by path and pid; `python -m attention_swap_reid.dali_pipes.check`
     also finds byte copies): they would inflate every metric."""
     found = check_repeated_images(cfg.data.manifest, samples, digests={})
     if not cfg.data.separate_test_ids:

@@ -1,4 +1,4 @@
-"""`python trainer/run.py CONFIG [--set key=value ...]` (also `python -m trainer.run`): train and
+"""`python trainer/run.py CONFIG [--set key=value ...]` (also `python -m attention_swap_reid.trainer.run`): train and
 evaluate a BoT ReID model; `--help` and `trainer.cli` say the rest. This script only forwards to
 `trainer.cli`."""
 from __future__ import annotations
@@ -7,13 +7,12 @@ import os
 import sys
 
 if __name__ == "__main__" and __package__ in (None, ""):
-    # Run as a script: trainer/ is sys.path[0]; put the repository root there instead so that
-    # trainer/*.py modules cannot shadow top-level names and `trainer.*` imports work.
+    # Run as a script, trainer/ is sys.path[0]: drop it, so that trainer/*.py modules (config,
+    # model, ...) cannot shadow top-level names; the package itself comes from the install.
     _here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-    sys.path.insert(0, os.path.dirname(_here))
 
 if __name__ == "__main__":
-    from trainer.cli import main
+    from attention_swap_reid.trainer.cli import main
 
     sys.exit(main())

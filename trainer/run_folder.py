@@ -17,7 +17,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from trainer.errors import TrainerError
+from attention_swap_reid.trainer.errors import TrainerError
 
 LOCK_FILE = "run.lock"
 RESULT_GLOBS = ("final.json", "*/checkpoints/*.pt")

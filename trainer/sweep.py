@@ -1,6 +1,6 @@
 """`python trainer/sweep.py SWEEP.yaml [--dry-run] [--report-only] [--until HH:MM]`: the command
 the README, the sweep files and their reports name; the experiment driver is the `sweeps`
-package (`python -m sweeps`), which this script only forwards to."""
+package (`python -m attention_swap_reid.sweeps`), which this script only forwards to."""
 from __future__ import annotations
 
 import os
@@ -9,9 +9,8 @@ import sys
 if __name__ == "__main__" and __package__ in (None, ""):
     _here = os.path.dirname(os.path.abspath(__file__))  # as in trainer/run.py
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-    sys.path.insert(0, os.path.dirname(_here))
 
 if __name__ == "__main__":
-    from sweeps.cli import main
+    from attention_swap_reid.sweeps.cli import main
 
     sys.exit(main())

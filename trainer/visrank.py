@@ -1,6 +1,6 @@
 """Ranked gallery pictures: a few queries and their top-K gallery images, hits and misses marked.
 
-    python -m trainer.visrank RUN_OR_CKPT --out ranks.png [--queries 6 --top 8] [--manifest M]
+    python -m attention_swap_reid.trainer.visrank RUN_OR_CKPT --out ranks.png [--queries 6 --top 8] [--manifest M]
 
 RUN_OR_CKPT: a run folder of `trainer/run.py` (its `attention` model, else `baseline`) or a
 checkpoint file inside one. One row per query: the query (grey border), then its K nearest
@@ -20,13 +20,13 @@ import cv2
 import numpy as np
 import torch
 
-from dali_pipes import ManifestError
-from trainer.checkpoint import load_checkpoint
-from trainer.config import ConfigError, load_config
-from trainer.errors import TrainerError
-from trainer.evaluate import evaluate
-from trainer.extract import Features, features_of, find_config, model_from_checkpoint
-from trainer.features import squared_euclidean
+from attention_swap_reid.dali_pipes import ManifestError
+from attention_swap_reid.trainer.checkpoint import load_checkpoint
+from attention_swap_reid.trainer.config import ConfigError, load_config
+from attention_swap_reid.trainer.errors import TrainerError
+from attention_swap_reid.trainer.evaluate import evaluate
+from attention_swap_reid.trainer.extract import Features, features_of, find_config, model_from_checkpoint
+from attention_swap_reid.trainer.features import squared_euclidean
 
 VARIANTS = ("attention", "baseline")  # the run's model folders, in the order they are looked for
 HIT, MISS, QUERY = (40, 170, 40), (40, 40, 220), (150, 150, 150)  # BGR border colours
@@ -137,7 +137,8 @@ def visrank(run_or_ckpt: str | os.PathLike, out: str | os.PathLike, *, queries: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.visrank", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.trainer.visrank",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("run", metavar="RUN_OR_CKPT", help="run folder or checkpoint file of trainer/run.py")
     parser.add_argument("--out", required=True, help="picture to write, e.g. ranks.png")
     parser.add_argument("--queries", type=int, default=6, help="rows: worst third, best third, random rest")

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.authors_loader import (ERASE_FILL, IMAGENET_MEAN, IMAGENET_STD, AuthorsStyleDataset,
-                                       EndlessShuffle, authors_loader, authors_swap, authors_swap_batch,
-                                       bot_transform, donor_lists, pick_donor)
-from dali_pipes.manifest import Sample
+from attention_swap_reid.benchmarks.authors_loader import (ERASE_FILL, IMAGENET_MEAN, IMAGENET_STD,
+                                                           AuthorsStyleDataset, EndlessShuffle,
+                                                           authors_loader, authors_swap, authors_swap_batch,
+                                                           bot_transform, donor_lists, pick_donor)
+from attention_swap_reid.dali_pipes.manifest import Sample
 
 H, W = 64, 32
 

@@ -1,8 +1,8 @@
 """benchmarks.report: JSON round trip, Markdown table, PNG chart from a hand-made record."""
 import json
 
-from benchmarks.report import markdown, write_report
-from benchmarks.timing import Rate
+from attention_swap_reid.benchmarks.report import markdown, write_report
+from attention_swap_reid.benchmarks.timing import Rate
 
 
 def _record():

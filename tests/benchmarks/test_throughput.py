@@ -70,7 +70,7 @@ def test_quick_run_markdown_and_chart(quick_run):
     (["--plan", "long"], "--plan"), (["--rows", ","], "--rows"),
 ])
 def test_bad_arguments_exit_with_a_message(argv, message, capsys):
-    from benchmarks.throughput_cli import parse_args
+    from attention_swap_reid.benchmarks.throughput_cli import parse_args
 
     with pytest.raises(SystemExit) as e:
         parse_args(argv)
@@ -78,7 +78,7 @@ def test_bad_arguments_exit_with_a_message(argv, message, capsys):
 
 
 def test_device_info_names_the_cpu():
-    from benchmarks.throughput_cli import device_info
+    from attention_swap_reid.benchmarks.throughput_cli import device_info
 
     info = device_info("cpu")
     assert info["kind"] == "cpu" and info["slug"].startswith("cpu-") and "cores" in info["name"]
@@ -86,7 +86,7 @@ def test_device_info_names_the_cpu():
 
 
 def test_rows_and_plan_pick_what_is_measured(tmp_path):
-    from benchmarks.throughput_cli import PLANS, parse_args, rows
+    from attention_swap_reid.benchmarks.throughput_cli import PLANS, parse_args, rows
 
     args = parse_args(["--rows", "3, 5", "--plan", "short", "--device", "cpu"])
     assert args.rows == ["3", "5"] and PLANS[args.plan].window_s < PLANS["full"].window_s

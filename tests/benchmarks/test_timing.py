@@ -1,7 +1,7 @@
 """benchmarks.timing: warm-up, windows, median and spread, against hand-computed rates."""
 import pytest
 
-from benchmarks.timing import Rate, TimingPlan, measure
+from attention_swap_reid.benchmarks.timing import Rate, TimingPlan, measure
 
 
 class FakeClock:

@@ -1,8 +1,8 @@
 """benchmarks.trainer_wait: the data-wait measurement runs end to end (CPU, small model, no timing checks)."""
 import pytest
 
-from benchmarks.trainer_wait import Steps, trainer_data_wait
-from kernels import AugmentConfig
+from attention_swap_reid.benchmarks.trainer_wait import Steps, trainer_data_wait
+from attention_swap_reid.kernels import AugmentConfig
 
 
 def test_steps_is_a_sized_slice_of_an_endless_iterator():

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from dali_pipes import EvalLoader, ReIDLoader, read_manifest
-from dali_pipes.adapters import FastReIDTrainLoader, TorchreidDataManager, fastreid_test_loader
-from dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
+from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader, read_manifest
+from attention_swap_reid.dali_pipes.adapters import (FastReIDTrainLoader, TorchreidDataManager,
+                                                     fastreid_test_loader)
+from attention_swap_reid.dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
 
 SIZE = (64, 32)
 

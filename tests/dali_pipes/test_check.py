@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dali_pipes.check import check_manifest, main
+from attention_swap_reid.dali_pipes.check import check_manifest, main
 from tests.dali_pipes.conftest import write_csv, write_pair
 
 
@@ -93,7 +93,7 @@ def test_cli_on_missing_manifest(tmp_path, capsys):
 
 
 def test_unmasked_rows_have_their_kind_and_the_cli_can_accept_them(tmp_path, capsys):
-    from dali_pipes.manifest import UNMASKED
+    from attention_swap_reid.dali_pipes.manifest import UNMASKED
     image, mask = write_pair(tmp_path, "ok", seed=1)
     image2, empty = write_pair(tmp_path, "empty", empty=True, seed=2)
     image3, broken = write_pair(tmp_path, "size", mask_size=(30, 16), seed=3)
@@ -246,7 +246,7 @@ def test_a_jpeg_cut_short_with_an_end_marker_is_found(tmp_path, capfd):
 
 @pytest.mark.parametrize("params", [{}, {"progressive": 1}, {"rst_interval": 2}, {"quality": 30}])
 def test_jpegs_cut_anywhere_are_found_and_whole_ones_pass(tmp_path, params):
-    from dali_pipes.check import _read_image
+    from attention_swap_reid.dali_pipes.check import _read_image
     for seed in range(4):
         data = _jpeg(seed, **params)
         (tmp_path / "whole.jpg").write_bytes(data)
@@ -295,7 +295,7 @@ def _png16(path, mask):
 
 
 def test_an_empty_mask_says_why_when_it_holds_a_person_the_loader_cannot_see(tmp_path):
-    from dali_pipes.manifest import UNMASKED
+    from attention_swap_reid.dali_pipes.manifest import UNMASKED
     rows = []
     person = np.zeros((32, 16), np.uint16)
     person[8:24, 4:12] = 1

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from dali_pipes.draws import draw_bot_params
+from attention_swap_reid.dali_pipes.draws import draw_bot_params
 
 
 def draw(batch=4096, size=(256, 128), flip=0.5, pad=10, erasing=0.5, step=0):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dali_pipes import EvalLoader, ManifestError, ReIDLoader, read_manifest
-from kernels import AugmentConfig
+from attention_swap_reid.dali_pipes import EvalLoader, ManifestError, ReIDLoader, read_manifest
+from attention_swap_reid.kernels import AugmentConfig
 from tests.dali_pipes.conftest import write_csv
 
 SIZE = (64, 32)
@@ -256,7 +256,7 @@ def test_unmasked_drop_leaves_them_out(unmasked_world):
 
 @pytest.mark.parametrize("augment_in", ["pipeline", "iterator"])
 def test_output_formats_are_the_normalized_batches_mapped_back(tiny_world, augment_in):
-    from dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
+    from attention_swap_reid.dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
 
     options = dict(batch_size=16, num_instances=4, size=(64, 32), device="cpu", seed=1, augment_in=augment_in,
                    augment=AugmentConfig(p=0.5, seed=0, min_iou=0.0, min_area_ratio=0.0))
@@ -295,7 +295,7 @@ def test_eval_loader_returns_the_masks_resized_as_in_training(tiny_world):
 
 
 def test_device_names_and_a_config_that_is_no_augment_config(tiny_world):
-    from dali_pipes.devices import resolve_device
+    from attention_swap_reid.dali_pipes.devices import resolve_device
 
     assert resolve_device("cpu") is None
     for name in ("gpu", "cuda", "cuda:0"):

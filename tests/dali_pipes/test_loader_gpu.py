@@ -9,8 +9,8 @@ normalized images below 0.05 (about 3 grey levels).
 import pytest
 import torch
 
-from dali_pipes import EvalLoader, ReIDLoader
-from kernels import AugmentConfig
+from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.kernels import AugmentConfig
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

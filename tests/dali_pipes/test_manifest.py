@@ -2,8 +2,9 @@ import os
 
 import pytest
 
-from dali_pipes.manifest import (UNREADABLE, ManifestError, OutputError, Sample, check_output, parse_manifest,
-                                 read_manifest, write_manifest)
+from attention_swap_reid.dali_pipes.manifest import (UNREADABLE, ManifestError, OutputError, Sample,
+                                                     check_output, parse_manifest, read_manifest,
+                                                     write_manifest)
 from tests.dali_pipes.conftest import write_csv
 
 
@@ -103,10 +104,10 @@ def test_check_output_replaces_only_manifests_unless_forced(tmp_path):
 def test_a_missing_dali_names_the_extra_to_install(monkeypatch):
     import sys
 
-    import dali_pipes
+    from attention_swap_reid import dali_pipes
 
     monkeypatch.setitem(sys.modules, "nvidia.dali", None)  # import of it raises ModuleNotFoundError
-    monkeypatch.delitem(sys.modules, "dali_pipes.loader", raising=False)
-    monkeypatch.delitem(sys.modules, "dali_pipes.pipeline", raising=False)
+    monkeypatch.delitem(sys.modules, "attention_swap_reid.dali_pipes.loader", raising=False)
+    monkeypatch.delitem(sys.modules, "attention_swap_reid.dali_pipes.pipeline", raising=False)
     with pytest.raises(ImportError, match=r"attention-swap-reid\[cuda12\]"):
         dali_pipes.ReIDLoader

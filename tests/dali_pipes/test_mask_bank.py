@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dali_pipes import read_manifest
-from dali_pipes.mask_bank import MaskBank
+from attention_swap_reid.dali_pipes import read_manifest
+from attention_swap_reid.dali_pipes.mask_bank import MaskBank
 
 
 def _blocky_masks(folder, n, size, block, rng):

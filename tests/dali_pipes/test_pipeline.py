@@ -5,7 +5,7 @@ import pytest
 from nvidia.dali import fn
 from nvidia.dali.pipeline import Pipeline
 
-from dali_pipes.pipeline import decode_images, decode_masks
+from attention_swap_reid.dali_pipes.pipeline import decode_images, decode_masks
 
 
 def _run(step, encoded: list[np.ndarray], size, letterbox: bool, iterations: int = 1) -> list[list[np.ndarray]]:

@@ -1,9 +1,9 @@
 import cv2
 import numpy as np
 
-from dali_pipes import read_manifest
-from dali_pipes.preview import load_batch, main, preview_grid
-from kernels import ROI_MODES
+from attention_swap_reid.dali_pipes import read_manifest
+from attention_swap_reid.dali_pipes.preview import load_batch, main, preview_grid
+from attention_swap_reid.kernels import ROI_MODES
 
 
 def test_grid_shows_original_mask_donor_augmented_per_mode(tiny_world):
@@ -62,7 +62,7 @@ def test_a_bad_augment_setting_stops_naming_the_key(tiny_world, tmp_path, capsys
 def test_cli_names_an_unreadable_image(tiny_world, tmp_path, capsys):
     from dataclasses import replace
 
-    from dali_pipes import write_manifest
+    from attention_swap_reid.dali_pipes import write_manifest
     rows = [replace(s, image=str(tmp_path / "gone.jpg")) for s in read_manifest(tiny_world, ["train"])]
     write_manifest(tmp_path / "m.csv", rows)
     assert main([str(tmp_path / "m.csv"), "--out", str(tmp_path / "g.png"), "--rows", "1", "--size", "64x32"]) == 2

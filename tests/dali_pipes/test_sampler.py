@@ -3,7 +3,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from dali_pipes.sampler import PKSampler
+from attention_swap_reid.dali_pipes.sampler import PKSampler
 
 
 def _pids(seed=0, ids=40, singles=3):

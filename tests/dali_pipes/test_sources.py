@@ -1,9 +1,9 @@
 """dali_pipes.sources: what the training source hands DALI per batch."""
 import numpy as np
 
-from dali_pipes.manifest import read_manifest
-from dali_pipes.sampler import PKSampler
-from dali_pipes.sources import TRAIN_OUTPUTS, BotOptions, TrainSource
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.dali_pipes.sampler import PKSampler
+from attention_swap_reid.dali_pipes.sources import TRAIN_OUTPUTS, BotOptions, TrainSource
 
 
 def _source(manifest, with_masks, num_shards=1, shard_id=0, identities=2):

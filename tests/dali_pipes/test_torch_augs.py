@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from dali_pipes.torch_augs import flip_and_crop
+from attention_swap_reid.dali_pipes.torch_augs import flip_and_crop
 
 
 def _crop_oracle(x, flip, anchor, size, pad):

@@ -107,7 +107,7 @@ def cp(request, _emulator_dir):
         return
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulation needs g++")
-    from kernels.emulation import installed, make_module
+    from attention_swap_reid.kernels.emulation import installed, make_module
 
     with installed(make_module(_emulator_dir)) as fake:
         yield fake
@@ -119,7 +119,7 @@ def emulated(_emulator_dir):
     operations and host synchronizations of a call, see kernels/emulation.py)."""
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulation needs g++")
-    from kernels.emulation import installed, make_module
+    from attention_swap_reid.kernels.emulation import installed, make_module
 
     with installed(make_module(_emulator_dir)) as fake:
         yield fake

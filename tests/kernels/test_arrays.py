@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from kernels.arrays import array_module, from_torch, is_cupy, library_of, to_torch
+from attention_swap_reid.kernels.arrays import array_module, from_torch, is_cupy, library_of, to_torch
 
 
 def test_numpy_detection():

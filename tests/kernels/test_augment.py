@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels import AttentionAugment, AugmentConfig, roi_masks
+from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, roi_masks
 
 LOOSE = dict(min_area_ratio=0.5, min_iou=0.3)
 
@@ -187,7 +187,7 @@ def test_bad_construction_and_backend_mismatch(designed):
 
 
 def test_a_tail_is_applied_after_the_swap(make_batch):
-    from kernels import Tail, bot_tail
+    from attention_swap_reid.kernels import Tail, bot_tail
 
     data = make_batch(8, 32, 16, seed=13, ids=8)
     rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kernels import DonorBank, DonorKeys, normalize_masks, roi_masks
+from attention_swap_reid.kernels import DonorBank, DonorKeys, normalize_masks, roi_masks
 
 
 def batch_of(pids, h=8, w=4):

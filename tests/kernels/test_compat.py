@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kernels import CANVAS, DonorKeys, compatibility, normalize_masks, roi_masks
+from attention_swap_reid.kernels import CANVAS, DonorKeys, compatibility, normalize_masks, roi_masks
 
 RULES = dict(min_area_ratio=0.8, min_iou=0.5, same_viewpoint=True)
 

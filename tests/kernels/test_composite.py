@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kernels import composite
+from attention_swap_reid.kernels import composite
 
 
 def test_where_roi_keeps_the_image():

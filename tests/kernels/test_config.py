@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kernels import INPAINTERS, ROI_MODES, AugmentConfig
+from attention_swap_reid.kernels import INPAINTERS, ROI_MODES, AugmentConfig
 
 
 def test_defaults_match_design():

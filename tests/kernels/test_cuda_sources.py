@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels import cuda_sources
+from attention_swap_reid.kernels import cuda_sources
 
 ARCHITECTURES = ("sm_80", "sm_90")
 

@@ -9,8 +9,8 @@ float operations in order, so they are expected equal; the bound allows a last-b
 import numpy as np
 import pytest
 
-from kernels import (AttentionAugment, AugmentConfig, DonorKeys, compatibility, composite, dilate, draw_donors,
-                     inpaint, normalize_masks, roi_masks)
+from attention_swap_reid.kernels import (AttentionAugment, AugmentConfig, DonorKeys, compatibility, composite,
+                                         dilate, draw_donors, inpaint, normalize_masks, roi_masks)
 
 INPAINT_TOLERANCE = 1
 

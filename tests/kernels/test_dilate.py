@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels import dilate
+from attention_swap_reid.kernels import dilate
 
 
 def random_masks(seed=0, shape=(6, 45, 27), density=0.02):

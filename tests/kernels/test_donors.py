@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from kernels import draw_donors
+from attention_swap_reid.kernels import draw_donors
 
 
 def full_compat(b, n=None):

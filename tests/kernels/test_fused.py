@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kernels import AttentionAugment, AugmentConfig, Tail, bot_tail
+from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, Tail, bot_tail
 
 MAX_OPS = 20
 LOOSE = dict(min_area_ratio=0.5, min_iou=0.3)
@@ -183,7 +183,8 @@ def test_the_counter_sees_array_operations_and_syncs(emulated):
 
 def test_the_step_functions_are_counted_too(emulated, make_batch):
     """The public steps one after the other (the unfused way): kernels and array operations."""
-    from kernels import DonorKeys, compatibility, composite, dilate, draw_donors, inpaint, normalize_masks, roi_masks
+    from attention_swap_reid.kernels import (DonorKeys, compatibility, composite, dilate, draw_donors,
+                                             inpaint, normalize_masks, roi_masks)
 
     d = make_batch(8, 64, 32, seed=3, ids=8)
     images, masks, pids, views = (emulated.asarray(d[k]) for k in ("images", "masks", "pids", "viewpoints"))
@@ -205,7 +206,7 @@ def test_the_step_functions_are_counted_too(emulated, make_batch):
 def test_pyramid_split_between_launches_and_shared_memory(cp, data, monkeypatch, capacity):
     """The levels pulled and pushed one launch each and the rest in `pyramid_top` (shared
     memory): wherever the split falls (capacity 0: every level its own launch), the same result."""
-    import kernels.cupy_ops as ops
+    from attention_swap_reid.kernels import cupy_ops as ops
 
     if capacity is not None:
         monkeypatch.setattr(ops, "_PYRAMID_CAPACITY", capacity)

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels import inpaint, inpainter_problem
+from attention_swap_reid.kernels import inpaint, inpainter_problem
 
 
 @pytest.fixture

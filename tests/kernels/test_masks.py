@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from kernels import CANVAS, normalize_masks, roi_masks
-from kernels.masks import EMPTY_BOX
+from attention_swap_reid.kernels import CANVAS, normalize_masks, roi_masks
+from attention_swap_reid.kernels.masks import EMPTY_BOX
 
 
 def block_mask(h=16, w=8, rows=(2, 10), cols=(1, 5)):

@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from kernels import dilate, inpaint
-from kernels.pullpush import _filter_half, _upsample2x, _FLOAT_WEIGHTS
+from attention_swap_reid.kernels import dilate, inpaint
+from attention_swap_reid.kernels.pullpush import _filter_half, _upsample2x, _FLOAT_WEIGHTS
 
 
 def test_constant_image_fills_with_the_constant():

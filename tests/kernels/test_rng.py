@@ -1,7 +1,7 @@
 """Counter-based RNG (kernels/rng.py): known values, wrapping, independence of keys."""
 import numpy as np
 
-from kernels import rng
+from attention_swap_reid.kernels import rng
 
 
 def test_mix_is_splitmix64():

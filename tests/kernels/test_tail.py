@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from kernels import IMAGENET_MEAN, IMAGENET_STD, Tail, bot_tail
+from attention_swap_reid.kernels import IMAGENET_MEAN, IMAGENET_STD, Tail, bot_tail
 
 PAD = 10
 

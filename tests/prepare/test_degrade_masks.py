@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dali_pipes.manifest import read_manifest
-from prepare.degrade_masks import KINDS, degrade, degrade_manifest, figure, main
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.prepare.degrade_masks import KINDS, degrade, degrade_manifest, figure, main
 
 
 def person(h=120, w=60):

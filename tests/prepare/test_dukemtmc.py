@@ -1,8 +1,8 @@
 """DukeMTMC-reID importer on a miniature tree in the official layout (real file-name format)."""
 import os
 
-from dali_pipes.manifest import read_manifest
-from prepare.dukemtmc import main
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.prepare.dukemtmc import main
 
 FILES = {
     "bounding_box_train": ["0005_c2_f0046985.jpg", "0005_c5_f0051341.jpg", "0008_c8_f0124580.jpg"],

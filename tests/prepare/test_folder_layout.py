@@ -1,10 +1,10 @@
 """File-name parsing of the Market-1501 style layout."""
 import pytest
 
-from prepare.dukemtmc import LAYOUT as DUKE
-from prepare.folder_layout import parse_file_name
-from prepare.importing import DatasetError
-from prepare.market1501 import LAYOUT as MARKET
+from attention_swap_reid.prepare.dukemtmc import LAYOUT as DUKE
+from attention_swap_reid.prepare.folder_layout import parse_file_name
+from attention_swap_reid.prepare.importing import DatasetError
+from attention_swap_reid.prepare.market1501 import LAYOUT as MARKET
 
 
 @pytest.mark.parametrize("name, layout, expected", [

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from dali_pipes.manifest import Sample, summarize
-from prepare.importing import DatasetError, image_root, mask_path, require_paths
+from attention_swap_reid.dali_pipes.manifest import Sample, summarize
+from attention_swap_reid.prepare.importing import DatasetError, image_root, mask_path, require_paths
 
 
 def sample(image, split="train", pid=1, camid=0):

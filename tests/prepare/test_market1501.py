@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dali_pipes.check import check_manifest
-from dali_pipes.manifest import read_manifest
-from prepare.market1501 import main
+from attention_swap_reid.dali_pipes.check import check_manifest
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.prepare.market1501 import main
 
 FILES = {
     "bounding_box_train": ["0002_c1s1_000451_03.jpg", "0002_c3s1_000551_01.jpg",

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from dali_pipes.check import check_manifest
-from dali_pipes.manifest import read_manifest, write_manifest
-from prepare.market1501 import main as import_market
-from prepare.masks import WEIGHTS_NAME, WeightsError, load_maskrcnn, main, select_person
+from attention_swap_reid.dali_pipes.check import check_manifest
+from attention_swap_reid.dali_pipes.manifest import read_manifest, write_manifest
+from attention_swap_reid.prepare.market1501 import main as import_market
+from attention_swap_reid.prepare.masks import WEIGHTS_NAME, WeightsError, load_maskrcnn, main, select_person
 
 H, W = 40, 20  # the test images (H x W)
 

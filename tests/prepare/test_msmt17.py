@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from dali_pipes.manifest import read_manifest
-from prepare.msmt17 import main
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.prepare.msmt17 import main
 
 LISTS = {  # list file -> lines "<dir>/<name> <pid>"; the camera is the name's third field
     "list_train.txt": ["0000/0000_000_01_0303morning_0015_0.jpg 0",
@@ -98,7 +98,7 @@ def test_a_list_in_another_encoding_is_one_line(tmp_path, touch_image, capsys):
 
 def test_test_pids_repeat_training_pids_so_the_check_is_told(tmp_path, touch_image):
     """MSMT17's test pids restart at 0: pid 0 in train and query/gallery is two people."""
-    from dali_pipes.check import check_manifest
+    from attention_swap_reid.dali_pipes.check import check_manifest
     root = tmp_path / "MSMT17_V1"
     make_msmt(root, touch_image)
     assert main([str(root), "--out", str(tmp_path / "m.csv")]) == 0

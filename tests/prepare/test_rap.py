@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from dali_pipes.manifest import read_manifest
-from prepare.rap import main
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.prepare.rap import main
 
 STAMP = "2014-02-15_20140215161032-20140215162620"
 # image (1-based index in the file): (camera, pid, viewpoint code in the annotation)

@@ -3,7 +3,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from prepare.synth_layout import NUM_CAMERAS, plan_world, pool_size
+from attention_swap_reid.prepare.synth_layout import NUM_CAMERAS, plan_world, pool_size
 
 SIZES = [dict(train_ids=2, test_ids=2, images_per_id=2), dict(train_ids=8, test_ids=4, images_per_id=6),
          dict(train_ids=100, test_ids=50, images_per_id=12), dict(train_ids=5, test_ids=40, images_per_id=30)]

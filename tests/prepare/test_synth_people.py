@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from prepare.synth_people import draw_identity, draw_pose, render_person
-from prepare.synth_scenes import apply_camera, crop_scene, draw_cameras, render_scene
+from attention_swap_reid.prepare.synth_people import draw_identity, draw_pose, render_person
+from attention_swap_reid.prepare.synth_scenes import apply_camera, crop_scene, draw_cameras, render_scene
 
 H, W = 128, 64
 

@@ -12,12 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from dali_pipes.check import check_manifest
-from dali_pipes.manifest import read_manifest
-from prepare import synthetic
-from prepare.synth_layout import Shot
-from prepare.synth_render import render_shot
-from prepare.synthetic import ensure_world, main, make_world
+from attention_swap_reid.dali_pipes.check import check_manifest
+from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.prepare import synthetic
+from attention_swap_reid.prepare.synth_layout import Shot
+from attention_swap_reid.prepare.synth_render import render_shot
+from attention_swap_reid.prepare.synthetic import ensure_world, main, make_world
 from tests.conftest import SMALL, TINY
 
 
@@ -199,7 +199,8 @@ def test_refuses_a_folder_that_is_not_a_world_and_bad_parameters(tmp_path):
 
 
 def test_cli_help_and_tiny_run(tmp_path, capsys):
-    result = subprocess.run([sys.executable, "-m", "prepare.synthetic", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "attention_swap_reid.prepare.synthetic", "--help"],
+                            capture_output=True, text=True)
     assert result.returncode == 0 and "--bg-bias" in result.stdout and "--preview" in result.stdout
     args = ["--out", str(tmp_path / "w"), "--train-ids", "4", "--test-ids", "2", "--images-per-id", "4",
             "--height", "64", "--width", "32", "--no-progress", "--preview", str(tmp_path / "p.png")]
@@ -213,7 +214,7 @@ def test_cli_help_and_tiny_run(tmp_path, capsys):
 
 
 def test_preview_refuses_to_replace_a_file_that_is_not_a_png(tmp_path, capsys):
-    from prepare.synthetic import main
+    from attention_swap_reid.prepare.synthetic import main
 
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"\xff\xd8\xff\xe0 a JPEG")

@@ -1,8 +1,8 @@
 """prepare.viewpoints: joining a CSV of image -> viewpoint onto a manifest."""
 import pytest
 
-from dali_pipes.manifest import Sample, read_manifest, write_manifest
-from prepare.viewpoints import apply_labels, main, read_labels
+from attention_swap_reid.dali_pipes.manifest import Sample, read_manifest, write_manifest
+from attention_swap_reid.prepare.viewpoints import apply_labels, main, read_labels
 
 
 def sample(path, split="train"):

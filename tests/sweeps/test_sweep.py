@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweeps import cli, runner
-from sweeps import stats as rep
-from sweeps.figure import write_figure
-from sweeps.plan import expand
-from sweeps.report import verdict, write_report
-from sweeps.spec import Reference, load_sweep
-from sweeps.suite import load_suite
-from trainer.config import ConfigError, load_config
+from attention_swap_reid.sweeps import cli, runner
+from attention_swap_reid.sweeps import stats as rep
+from attention_swap_reid.sweeps.figure import write_figure
+from attention_swap_reid.sweeps.plan import expand
+from attention_swap_reid.sweeps.report import verdict, write_report
+from attention_swap_reid.sweeps.spec import Reference, load_sweep
+from attention_swap_reid.sweeps.suite import load_suite
+from attention_swap_reid.trainer.config import ConfigError, load_config
 
 ROIS = ["full", "upper", "lower"]
 PS = [0.1, 0.3, 0.5, 0.7, 1.0]

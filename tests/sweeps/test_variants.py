@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import yaml
 
-from dali_pipes import read_manifest
-from sweeps import cli, runner
-from sweeps import stats as rep
-from sweeps.figure import write_figure
-from sweeps.inputs import degraded_manifest, make_inputs
-from sweeps.plan import expand
-from sweeps.report import write_report
-from sweeps.spec import load_sweep
-from trainer.config import ConfigError, load_config
+from attention_swap_reid.dali_pipes import read_manifest
+from attention_swap_reid.sweeps import cli, runner
+from attention_swap_reid.sweeps import stats as rep
+from attention_swap_reid.sweeps.figure import write_figure
+from attention_swap_reid.sweeps.inputs import degraded_manifest, make_inputs
+from attention_swap_reid.sweeps.plan import expand
+from attention_swap_reid.sweeps.report import write_report
+from attention_swap_reid.sweeps.spec import load_sweep
+from attention_swap_reid.trainer.config import ConfigError, load_config
 
 VARIANTS = [{"name": "exact", "label": "exact masks"},
             {"name": "erode-0.3", "group": "mask quality", "degrade": {"kind": "erode", "level": 0.3}},

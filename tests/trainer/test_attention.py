@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.attention import attention_share, attention_shares, feature_maps_of, gradcam, identity_targets
-from trainer.model import ReIDModel
+from attention_swap_reid.trainer.attention import (attention_share, attention_shares, feature_maps_of,
+                                                   gradcam, identity_targets)
+from attention_swap_reid.trainer.model import ReIDModel
 
 
 def test_all_inside_all_outside_and_half():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from trainer import checkpoint
-from trainer.checkpoint import (CheckpointError, Checkpointer, atomic_save, load_checkpoint, rng_state,
-                                set_rng_state)
+from attention_swap_reid.trainer import checkpoint
+from attention_swap_reid.trainer.checkpoint import (CheckpointError, Checkpointer, atomic_save,
+                                                    load_checkpoint, rng_state, set_rng_state)
 
 
 class CodeRunner:
@@ -134,6 +134,6 @@ def test_unreadable_checkpoint_names_the_file(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("trainer.checkpoint.open", denied, raising=False)  # root ignores chmod
+    monkeypatch.setattr("attention_swap_reid.trainer.checkpoint.open", denied, raising=False)  # root ignores chmod
     with pytest.raises(CheckpointError, match=rf"^{tmp_path / 'x.pt'}: cannot read: Permission denied$"):
         load_checkpoint(tmp_path / "x.pt")

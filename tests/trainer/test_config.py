@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trainer.config import Config, ConfigError, dump_config, from_dict, load_config
+from attention_swap_reid.trainer.config import Config, ConfigError, dump_config, from_dict, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = [ROOT / "pipeline.yaml", *sorted((ROOT / "configs").glob("bot_*.yaml")),  # the run configs
@@ -118,7 +118,7 @@ def test_unreadable_config(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("trainer.config.open", denied, raising=False)  # root ignores chmod
+    monkeypatch.setattr("attention_swap_reid.trainer.config.open", denied, raising=False)  # root ignores chmod
     with pytest.raises(ConfigError, match=r"cfg.yaml: cannot read: Permission denied"):
         load_config(path)
 
@@ -132,8 +132,8 @@ def test_malformed_yaml_in_set_names_the_key():
 def test_the_augment_section_is_the_kernels_config_less_its_seed():
     from dataclasses import fields
 
-    import kernels
-    from trainer.config import AugmentConfig
+    from attention_swap_reid import kernels
+    from attention_swap_reid.trainer.config import AugmentConfig
     section = {f.name: (f.default, dict(f.metadata)) for f in fields(AugmentConfig)}
     source = {f.name: (f.default, {k: v for k, v in f.metadata.items() if k != "choices"})
               for f in fields(kernels.AugmentConfig) if f.name != "seed"}

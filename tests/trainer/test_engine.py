@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from dali_pipes import ReIDLoader
-from kernels import AugmentConfig
-from trainer.engine import train_one_epoch
-from trainer.losses import ReIDLoss
-from trainer.model import build_model
+from attention_swap_reid.dali_pipes import ReIDLoader
+from attention_swap_reid.kernels import AugmentConfig
+from attention_swap_reid.trainer.engine import train_one_epoch
+from attention_swap_reid.trainer.losses import ReIDLoss
+from attention_swap_reid.trainer.model import build_model
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from trainer.evaluate import evaluate
+from attention_swap_reid.trainer.evaluate import evaluate
 
 
 def brute_force(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from dali_pipes import EvalLoader, ReIDLoader, read_manifest
+from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader, read_manifest
 from tests.trainer.test_run import tiny_run
-from trainer import extract, visrank
-from trainer.attention import feature_maps_of
-from trainer.features import extract_features
-from trainer.losses import ReIDLoss
-from trainer.model import build_model
+from attention_swap_reid.trainer import extract, visrank
+from attention_swap_reid.trainer.attention import feature_maps_of
+from attention_swap_reid.trainer.features import extract_features
+from attention_swap_reid.trainer.losses import ReIDLoss
+from attention_swap_reid.trainer.model import build_model
 
 
 @pytest.fixture(scope="module")

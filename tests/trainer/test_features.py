@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.features import evaluate_features, extract_features, extract_features_sharded, squared_euclidean
+from attention_swap_reid.trainer.features import (evaluate_features, extract_features,
+                                                  extract_features_sharded, squared_euclidean)
 
 
 class FirstRow(nn.Module):

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainer.losses import CenterLoss, ReIDLoss, TripletLoss
+from attention_swap_reid.trainer.losses import CenterLoss, ReIDLoss, TripletLoss
 
 
 def label_smoothed_ce(logits, labels, eps):

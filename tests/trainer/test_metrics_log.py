@@ -3,7 +3,7 @@ import csv
 
 import pytest
 
-from trainer.metrics_log import MetricsLog
+from attention_swap_reid.trainer.metrics_log import MetricsLog
 
 
 def rows(path):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from trainer.model import build_model, model_name_problem
+from attention_swap_reid.trainer.model import build_model, model_name_problem
 
 
 @pytest.mark.parametrize("name,dim", [("resnet18", 512), ("resnet50", 2048)])

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from trainer.model import build_model
-from trainer.optim import WarmupMultiStepLR, make_optimizer
+from attention_swap_reid.trainer.model import build_model
+from attention_swap_reid.trainer.optim import WarmupMultiStepLR, make_optimizer
 
 
 def test_param_groups():

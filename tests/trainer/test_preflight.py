@@ -2,9 +2,9 @@
 it cannot do stops it (problems), each naming the key and the file."""
 from dataclasses import replace
 
-from dali_pipes import read_manifest, write_manifest
-from trainer.config import from_dict
-from trainer.preflight import check_data, check_machine
+from attention_swap_reid.dali_pipes import read_manifest, write_manifest
+from attention_swap_reid.trainer.config import from_dict
+from attention_swap_reid.trainer.preflight import check_data, check_machine
 
 
 def config(manifest, **sections):
@@ -57,7 +57,7 @@ def test_unreadable_manifest_is_one_line(tiny_world, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("trainer.preflight.open", denied, raising=False)  # root ignores chmod
+    monkeypatch.setattr("attention_swap_reid.trainer.preflight.open", denied, raising=False)  # root ignores chmod
     assert check_machine(config(tiny_world)) == [f"data.manifest: cannot read {str(tiny_world)!r}: Permission denied"]
 
 

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from trainer.evaluate import evaluate
-from trainer.rerank import rerank
+from attention_swap_reid.trainer.evaluate import evaluate
+from attention_swap_reid.trainer.rerank import rerank
 
 
 def sq_dist(a, b):

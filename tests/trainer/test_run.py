@@ -16,12 +16,12 @@ import pytest
 import torch
 import yaml
 
-from dali_pipes import read_manifest, write_manifest
+from attention_swap_reid.dali_pipes import read_manifest, write_manifest
 
 from tests.trainer.test_checkpoint import plant_code_running_checkpoint, truncate
-from trainer import fit as fit_module
-from trainer import cli
-from trainer.config import dump_config, load_config
+from attention_swap_reid.trainer import fit as fit_module
+from attention_swap_reid.trainer import cli
+from attention_swap_reid.trainer.config import dump_config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,7 +261,7 @@ def test_resume_of_a_run_in_use_is_refused(tiny_world, tmp_path, capsys):
     run_dir.mkdir(parents=True)
     cfg = write_config(tmp_path, tiny_world)
     (run_dir / "config.yaml").write_text(dump_config(load_config(cfg)))
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from trainer.run_folder import RunLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from attention_swap_reid.trainer.run_folder import RunLock; "
                                "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
                                str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -376,7 +376,7 @@ def test_eval_only_writes_beside_the_run_or_into_out(tiny_world, tmp_path, capsy
 
 
 def test_config_example_prints_the_default_config(capsys):
-    from trainer.cli import main
+    from attention_swap_reid.trainer.cli import main
 
     assert main(["--config-example"]) == 0
     assert capsys.readouterr().out == (ROOT / "pipeline.yaml").read_text()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trainer import run_folder
-from trainer.run_folder import Interrupted, RunFolder, RunFolderError, RunLock, create_run_folder
+from attention_swap_reid.trainer import run_folder
+from attention_swap_reid.trainer.run_folder import (Interrupted, RunFolder, RunFolderError, RunLock,
+                                                    create_run_folder)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,7 @@ def test_unwritable_output_dir(tmp_path, monkeypatch):
 
 
 def test_a_second_process_is_refused_with_the_holders_pid(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from trainer.run_folder import RunLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from attention_swap_reid.trainer.run_folder import RunLock; "
                                "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
                                str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

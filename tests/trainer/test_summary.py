@@ -1,5 +1,5 @@
 """trainer.summary: the final table."""
-from trainer.summary import format_table
+from attention_swap_reid.trainer.summary import format_table
 
 
 def test_table_rows_percentages_and_missing_values():

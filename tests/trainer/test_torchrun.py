@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dali_pipes import read_manifest
+from attention_swap_reid.dali_pipes import read_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,8 +58,10 @@ SHARDED_EVAL = textwrap.dedent("""
     import numpy as np
     import torch
     from torch import nn
-    from trainer.distributed import init_distributed, shutdown
-    from trainer.features import evaluate_features, extract_features, extract_features_sharded
+    from attention_swap_reid.trainer.distributed import init_distributed, shutdown
+    from attention_swap_reid.trainer.features import (
+        evaluate_features, extract_features, extract_features_sharded
+    )
 
     class Net(nn.Module):
         def __init__(self):
@@ -140,7 +142,7 @@ def test_two_process_sharded_evaluation_matches_single_process(tmp_path):
 
 
 def test_process_group_gets_an_explicit_timeout(monkeypatch):
-    from trainer import distributed
+    from attention_swap_reid.trainer import distributed
 
     calls = []
     monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
