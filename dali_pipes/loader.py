@@ -12,6 +12,7 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 from attention_swap_reid.dali_pipes import torch_augs
 from attention_swap_reid.dali_pipes.augment_op import AugmentOp
 from attention_swap_reid.dali_pipes.checked import CheckedManifest, checked_manifest
+from attention_swap_reid.dali_pipes.cuda_flavour import warn_on_mismatch
 from attention_swap_reid.dali_pipes.devices import resolve_device
 from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, Sample
 from attention_swap_reid.dali_pipes.mask_bank import MaskBank
@@ -21,6 +22,8 @@ from attention_swap_reid.dali_pipes.sampler import PKSampler
 from attention_swap_reid.dali_pipes.sizes import parse_size
 from attention_swap_reid.dali_pipes.sources import BotOptions, EvalSource, TrainSource
 from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, bot_tail
+
+warn_on_mismatch()  # DALI / CuPy of another CUDA major than torch's: one warning, at import
 
 AUGMENT_IN = ("auto", "pipeline", "iterator")
 MASK_SOURCES = ("png", "bank")
