@@ -38,12 +38,20 @@ def check_writable(path: str | os.PathLike) -> None:
     os.remove(probe)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path` and rename it: no half file, no leftover."""
+    """Write `data` to a temporary file beside `path` and rename it: no half file, no leftover;
+    the file gets the permissions a plain `open` would give it (not mkstemp's 0600)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".out-", suffix=os.path.splitext(path)[1])
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
