@@ -76,7 +76,7 @@ def column_headers(width: int) -> np.ndarray:
     band = np.full((HEADER_H, len(COLUMNS) * width, 3), 255, np.uint8)
     for k, name in enumerate(COLUMNS):
         (text_w, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-        scale = 0.45 * min(1.0, (width - 4) / text_w)
+        scale = 0.45 * min(1.0, (width - 6) / text_w)  # antialiased strokes spill a pixel past text_w
         (text_w, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         cv2.putText(band, name, (k * width + (width - text_w) // 2, HEADER_H - 4), cv2.FONT_HERSHEY_SIMPLEX,
                     scale, (0, 0, 0), 1, cv2.LINE_AA)
