@@ -225,10 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             raise ManifestError(problems)
     else:
-        from attention_swap_reid.prepare.synthetic import ensure_world
+        from attention_swap_reid.prepare.synthetic import WorldMismatch, ensure_world
 
         world = args.world or f"data/synth_bench{'_quick' if args.quick else ''}"
-        manifest = ensure_world(world, progress=False, height=args.size[0], width=args.size[1], **WORLDS[mode])
+        try:
+            manifest = ensure_world(world, progress=False, height=args.size[0], width=args.size[1], **WORLDS[mode])
+        except WorldMismatch as e:  # e.g. another --size than the world was made for: never replaced
+            print(f"error: {e}; give --world another folder (or remove this one)", file=sys.stderr)
+            return 2
     samples = read_manifest(manifest, splits=("train",))
     command = shlex.join(["python", "benchmarks/throughput.py", *argv])
     print(f"{info['name']}: {len(samples)} training images of {manifest}", flush=True)

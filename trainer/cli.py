@@ -39,8 +39,8 @@ from attention_swap_reid.dali_pipes.manifest import ManifestError
 from attention_swap_reid.prepare.synthetic import WorldMismatch, ensure_world
 from attention_swap_reid.trainer import distributed
 from attention_swap_reid.trainer.checkpoint import load_checkpoint
-from attention_swap_reid.trainer.config import (Config, ConfigError, dump_config, load_config, read_yaml,
-                                                to_dict)
+from attention_swap_reid.trainer.config import (Config, ConfigError, dump_config, load_config, parse_overrides,
+                                                read_yaml, to_dict)
 from attention_swap_reid.trainer.errors import TrainerError
 from attention_swap_reid.trainer.extract import model_from_checkpoint
 from attention_swap_reid.trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets
@@ -178,7 +178,8 @@ def run(args: argparse.Namespace) -> dict:
     device, loader_device = resolve_devices(cfg)
     info = distributed.init_distributed(device.type)
     try:
-        _prepare_data(cfg, info, owned=cfg.data.manifest == load_config(config_path).data.manifest)
+        overridden = {key for key, _ in parse_overrides(args.set)}
+        _prepare_data(cfg, info, owned=not overridden & {"data", "data.manifest"})
         problems, notes = check_data(cfg, info.world_size)
         if problems:
             raise ConfigError(problems, config_path)
