@@ -37,6 +37,7 @@ from attention_swap_reid.benchmarks import steps
 from attention_swap_reid.benchmarks.report import write_report
 from attention_swap_reid.benchmarks.timing import TimingPlan, measure
 from attention_swap_reid.dali_pipes.manifest import read_manifest
+from attention_swap_reid.dali_pipes.sizes import parse_size
 from attention_swap_reid.kernels import AugmentConfig
 from attention_swap_reid.trainer.provenance import file_sha256, git_commit, versions
 
@@ -67,7 +68,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python benchmarks/throughput.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("cpu", "gpu", "auto"), default="auto")
     parser.add_argument("--batch", type=int, default=None, help="batch size, a multiple of 4 (default 256; 16 with --quick)")
-    parser.add_argument("--size", default="256x128", help="training size HxW (default 256x128)")
+    parser.add_argument("--size", default="256x128", help="training size HxW or [H, W] (default 256x128)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                         help="DataLoader workers, and our pipeline's threads (default: the number of cores)")
     parser.add_argument("--quick", action="store_true", help="small world, short windows (< 1 min on CPU)")
@@ -82,10 +83,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--windows", type=int, default=None, help="timed windows per row (default 5; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    match = re.fullmatch(r"(\d+)x(\d+)", args.size)
-    if not match or min(int(match[1]), int(match[2])) < 16:
-        parser.error(f"--size {args.size!r}: expected HxW with H, W >= 16, e.g. 256x128")
-    args.size = (int(match[1]), int(match[2]))
+    try:
+        args.size = parse_size(args.size, "--size")
+    except ValueError as e:
+        parser.error(str(e))
+    if min(args.size) < 16:
+        parser.error(f"--size {args.size[0]}x{args.size[1]}: expected H, W >= 16")
     args.batch = args.batch or (16 if args.quick else 256)
     if args.batch < 8 or args.batch % 4:
         parser.error(f"--batch {args.batch}: expected a multiple of 4 (PK batches, K = 4), >= 8")
@@ -222,10 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             raise ManifestError(problems)
     else:
-        from attention_swap_reid.prepare.synthetic import ensure_world
+        from attention_swap_reid.prepare.synthetic import WorldMismatch, ensure_world
 
         world = args.world or f"data/synth_bench{'_quick' if args.quick else ''}"
-        manifest = ensure_world(world, progress=False, height=args.size[0], width=args.size[1], **WORLDS[mode])
+        try:
+            manifest = ensure_world(world, progress=False, height=args.size[0], width=args.size[1], **WORLDS[mode])
+        except WorldMismatch as e:  # e.g. another --size than the world was made for: never replaced
+            print(f"error: {e}; give --world another folder (or remove this one)", file=sys.stderr)
+            return 2
     samples = read_manifest(manifest, splits=("train",))
     command = shlex.join(["python", "benchmarks/throughput.py", *argv])
     print(f"{info['name']}: {len(samples)} training images of {manifest}", flush=True)

@@ -17,8 +17,9 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-MISSING_DALI = ("NVIDIA DALI is not installed: install the project with the extra of your CUDA major, "
-                "pip install 'attention-swap-reid[cuda12]' (or [cuda13]), or pip install nvidia-dali-cuda120")
+MISSING_DALI = ("NVIDIA DALI is not installed: install the DALI of your torch's CUDA major, pip install "
+                "nvidia-dali-cuda120 (or nvidia-dali-cuda130), or from the project's checkout "
+                "pip install -e '.[cuda12]' (or [cuda13]; make setup does it)")
 
 
 def __getattr__(name):

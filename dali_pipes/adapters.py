@@ -13,9 +13,19 @@ must deliver float pixels in 0-255 (`normalize=False`); batches stay on the load
 torchreid (KaiyangZhou/deep-person-reid) — give its engines a `TorchreidDataManager(train,
 query, gallery)` where they take a datamanager; its models take ImageNet-normalized images
 (the loaders' default).
+
+Resuming: the training adapters take their place in the sampling from the engine that iterates
+them, so that a resumed run samples (and augments) the batches an uninterrupted run would have:
+torchreid's `Engine.train` sets the `ReIDLoader`'s epoch to its `epoch` (`engine.run(start_epoch=
+...)`), fast-reid's `SimpleTrainer.run_step` starts the endless loader at batch `iter` of the
+run. The engine is the object whose method asks for the batches (`self` of the calling frame)
+and holds the adapter as its `train_loader` (torchreid) or `data_loader` (fast-reid); iterated
+by anything else, the adapters go on from the loader's own epoch.
 """
 from __future__ import annotations
 
+import sys
+from types import FrameType
 from typing import Iterator
 
 import torch
@@ -29,6 +39,16 @@ def _check_normalize(loader, normalize: bool, framework: str) -> None:
         want = "ImageNet-normalized images (normalize=True)" if normalize else \
             "float pixels in 0-255 (normalize=False: its models normalize their input themselves)"
         raise ValueError(f"{framework} takes {want}; build the {type(loader).__name__} with normalize={normalize}")
+
+
+def _engine_count(adapter, frame: FrameType | None, holder: str, count: str) -> int | None:
+    """The integer `count` attribute ("epoch", "iter") of the engine calling from `frame`: its
+    `self`, when that holds `adapter` as its `holder` attribute; None for any other caller."""
+    engine = frame.f_locals.get("self") if frame is not None else None
+    if engine is None or getattr(engine, holder, None) is not adapter:
+        return None
+    value = getattr(engine, count, None)
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def _paths(loader: EvalLoader, batch: dict) -> list[str]:
@@ -53,7 +73,8 @@ class FastReIDTrainLoader:
     fast-reid's `SimpleTrainer` calls `iter()` once and `next()` at every step, and
     `DefaultTrainer` sizes an epoch as `len(loader.dataset) // IMS_PER_BATCH` and its
     classifier by `loader.dataset.num_classes` (fastreid/engine/train_loop.py, defaults.py),
-    so this iterates forever, epoch after epoch of the loader. Batches::
+    so this iterates forever, epoch after epoch of the loader, from batch `iter` of the run
+    when the trainer that reads it has one (a resumed run: see the module's docstring). Batches::
 
         images   (B, 3, H, W) float pixels in 0-255, on the loader's device
         targets  (B,) int64 training label 0..num_classes-1
@@ -67,9 +88,25 @@ class FastReIDTrainLoader:
         self._cameras = torch.tensor(sorted({s.camid for s in loader.samples}))
         self.dataset = _Dataset(len(loader.samples), loader.num_classes, len(self._cameras))
 
+    def position(self, iteration: int) -> tuple[int, int]:
+        """(epoch of the loader, batches into it) of the run's batch number `iteration`."""
+        epoch = 0
+        while iteration >= (batches := len(self.loader.epoch_plan(epoch))):
+            iteration -= batches
+            epoch += 1
+        return epoch, iteration
+
     def __iter__(self) -> Iterator[dict]:
+        start = _engine_count(self, sys._getframe(1), "data_loader", "iter")
+        skip = 0
+        if start is not None:
+            epoch, skip = self.position(start)
+            self.loader.set_epoch(epoch)
         while True:
             for batch in self.loader:
+                if skip:  # the resumed epoch's batches before `iter`: drawn and dropped
+                    skip -= 1
+                    continue
                 if self._cameras.device != batch["camids"].device:  # once: onto the loader's device
                     self._cameras = self._cameras.to(batch["camids"].device)
                 yield {"images": batch["images"], "targets": batch["labels"],
@@ -121,10 +158,18 @@ class _TorchreidLoader:
         self.loader = loader
         self._train = isinstance(loader, ReIDLoader)
 
+    def _follow(self, frame: FrameType | None) -> None:
+        """A training loader takes the epoch of the torchreid engine calling from `frame`."""
+        epoch = _engine_count(self, frame, "train_loader", "epoch") if self._train else None
+        if epoch is not None:
+            self.loader.set_epoch(epoch)
+
     def __len__(self) -> int:
+        self._follow(sys._getframe(1))  # Engine.train sizes the epoch first: the engine's epoch's size
         return len(self.loader)
 
     def __iter__(self) -> Iterator[dict]:
+        self._follow(sys._getframe(1))
         for batch in self.loader:
             if self._train:
                 yield {"img": batch["images"], "pid": batch["labels"], "camid": batch["camids"]}
@@ -139,8 +184,9 @@ class TorchreidDataManager:
     `sources` / `targets` (dataset names), `num_train_pids`, `num_train_cams`, and for ranked
     pictures `fetch_test_loaders(name)`, `data_type`, `height`, `width`.
 
-    `train` is iterated once per engine epoch (it advances its own epoch); `name` is the one
-    dataset name the engine reports results under.
+    `train` is iterated once per engine epoch, at the engine's `epoch` (so `engine.run(
+    start_epoch=k)` resumes the sampling at epoch k; elsewhere it advances its own epoch);
+    `name` is the one dataset name the engine reports results under.
     """
 
     data_type = "image"

@@ -12,14 +12,18 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 from attention_swap_reid.dali_pipes import torch_augs
 from attention_swap_reid.dali_pipes.augment_op import AugmentOp
 from attention_swap_reid.dali_pipes.checked import CheckedManifest, checked_manifest
+from attention_swap_reid.dali_pipes.cuda_flavour import warn_on_mismatch
 from attention_swap_reid.dali_pipes.devices import resolve_device
 from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, Sample
 from attention_swap_reid.dali_pipes.mask_bank import MaskBank
 from attention_swap_reid.dali_pipes.output_format import OutputFormat
 from attention_swap_reid.dali_pipes.pipeline import eval_pipeline, train_pipeline
 from attention_swap_reid.dali_pipes.sampler import PKSampler
+from attention_swap_reid.dali_pipes.sizes import parse_size
 from attention_swap_reid.dali_pipes.sources import BotOptions, EvalSource, TrainSource
 from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, bot_tail
+
+warn_on_mismatch()  # DALI / CuPy of another CUDA major than torch's: one warning, at import
 
 AUGMENT_IN = ("auto", "pipeline", "iterator")
 MASK_SOURCES = ("png", "bank")
@@ -99,7 +103,7 @@ class ReIDLoader:
 
     def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "train",
                  batch_size: int = 64,
-                 num_instances: int = 4, size: tuple[int, int] = (256, 128), augment=None,
+                 num_instances: int = 4, size: tuple[int, int] | str = (256, 128), augment=None,
                  device: str = "auto", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
                  num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
                  erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2,
@@ -114,6 +118,7 @@ class ReIDLoader:
             raise ValueError(f"augment_in must be one of {list(AUGMENT_IN)}, got {augment_in!r}")
         if mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {list(MASK_SOURCES)}, got {mask_source!r}")
+        size = parse_size(size)
         if batch_size % num_instances:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of num_instances ({num_instances})")
         for name, value in (("flip", flip), ("erasing", erasing)):
@@ -135,7 +140,7 @@ class ReIDLoader:
         labels = np.searchsorted(self.pid_list, pids)
         sampler = PKSampler(pids, batch_size // num_instances, num_instances, seed=seed,
                             shard_id=shard_id, num_shards=num_shards)
-        self.size = tuple(size)
+        self.size = size
         self._return_masks = return_masks
         self._bank = None
         if augmenting and mask_source == "bank":
@@ -241,10 +246,11 @@ class EvalLoader:
 
     def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "query",
                  batch_size: int = 128,
-                 size: tuple[int, int] = (256, 128), device: str = "auto", num_threads: int = 2,
+                 size: tuple[int, int] | str = (256, 128), device: str = "auto", num_threads: int = 2,
                  letterbox: bool = False, flip_test: bool = False, validate: bool = True, prefetch: int = 2,
                  normalize: bool = True, dtype: str = "float32", channels_last: bool = False,
                  return_masks: bool = False):
+        size = parse_size(size)
         self.output = OutputFormat(normalize, dtype, channels_last)
         self.device_id = resolve_device(device)
         self.samples = _checked(manifest, split, validate, masks=return_masks).rows(split)
@@ -253,7 +259,7 @@ class EvalLoader:
         source = EvalSource(self.samples, batch_size, with_masks=return_masks)
         self._len = len(source)
         self._epochs = _DaliEpochs(lambda: eval_pipeline(
-            source, batch_size=batch_size, size=tuple(size), device_id=self.device_id,
+            source, batch_size=batch_size, size=size, device_id=self.device_id,
             num_threads=num_threads, letterbox=letterbox, prefetch=prefetch, output=self.output))
 
     def __len__(self) -> int:

@@ -229,7 +229,10 @@ def is_manifest(path: str | os.PathLike) -> bool:
             first = f.read(4096).decode("utf-8-sig", errors="replace").splitlines()[:1]
     except OSError:
         return False
-    header = {h.strip() for h in next(csv.reader(first), [])}
+    try:
+        header = {h.strip() for h in next(csv.reader(first), [])}
+    except csv.Error:  # e.g. a NUL byte (an image), which Python 3.10's csv refuses
+        return False
     return all(c in header for c in COLUMNS if c not in OPTIONAL_COLUMNS)
 
 

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import sys
-import tempfile
-import zlib
 
 import cv2
 import numpy as np
 import yaml
 
 from attention_swap_reid.dali_pipes.manifest import OutputError, check_output, read_manifest
+from attention_swap_reid.dali_pipes.outputs import encode_marked, is_marked, write_atomically
+from attention_swap_reid.dali_pipes.sizes import parse_size, size_argument
 from attention_swap_reid.kernels import ROI_MODES, AttentionAugment, AugmentConfig
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MARK = b"tEXt" + b"Software\x00python -m attention_swap_reid.dali_pipes.preview"
-"""A PNG text chunk (type and data) this command puts in its PNGs, to know them again."""
+PROGRAM = "python -m attention_swap_reid.dali_pipes.preview"
+"""The mark this command puts in its PNGs, to know them again (`outputs.is_marked`)."""
+COLUMNS = ("original", "mask", "donor", "augmented")
+HEADER_H = 16  # the band of column headers above the grid
 
 
 def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
@@ -47,7 +47,7 @@ def _source_of(path: str) -> tuple[str, dict, tuple[int, int] | None]:
     except ValueError as e:
         raise ValueError(f"{path}: augment: {e}") from None
     options = {k: v for k, v in augment.items() if k not in ("p", "roi", "seed")}
-    size = tuple(data["size"]) if data.get("size") else None
+    size = parse_size(data["size"], f"{path}: data.size") if data.get("size") else None
     return data["manifest"], options, size
 
 
@@ -70,10 +70,24 @@ def load_batch(samples, size):
     return images, masks
 
 
+def column_headers(width: int) -> np.ndarray:
+    """(HEADER_H, 4 * width, 3) uint8 RGB: the names of `COLUMNS`, black on white, each centred
+    over its column and scaled down to fit it."""
+    band = np.full((HEADER_H, len(COLUMNS) * width, 3), 255, np.uint8)
+    for k, name in enumerate(COLUMNS):
+        (text_w, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+        scale = 0.45 * min(1.0, (width - 6) / text_w)  # antialiased strokes spill a pixel past text_w
+        (text_w, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        cv2.putText(band, name, (k * width + (width - text_w) // 2, HEADER_H - 4), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return band
+
+
 def preview_grid(manifest: str, *, rows: int = 4, batch: int = 32, size=(256, 128), seed: int = 0,
                  **augment_options) -> np.ndarray:
-    """(rows * len(ROI_MODES) * H, 4 * W, 3) uint8 RGB grid of original | mask | donor | augmented;
-    `augment_options` are `AugmentConfig` fields (dilate, min_iou, ...)."""
+    """(HEADER_H + rows * len(ROI_MODES) * H, 4 * W, 3) uint8 RGB grid: the column headers,
+    then rows of original | mask | donor | augmented; `augment_options` are `AugmentConfig`
+    fields (dilate, min_iou, ...)."""
     train = read_manifest(manifest, ["train"])
     rng = np.random.default_rng(seed)
     chosen = [train[i] for i in rng.choice(len(train), size=min(batch, len(train)), replace=False)]
@@ -92,39 +106,7 @@ def preview_grid(manifest: str, *, rows: int = 4, batch: int = 32, size=(256, 12
             cv2.putText(row, f"{mode} pid {pids[i]}" + ("" if donor >= 0 else " no donor"), (2, 12),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1, cv2.LINE_AA)
             blocks.append(row)
-    return np.concatenate(blocks, axis=0)
-
-
-def _is_preview(path: str) -> bool:
-    """Whether `path` is a PNG this command wrote (it starts with the `_MARK` chunk)."""
-    with open(path, "rb") as f:
-        head = f.read(128)
-    return head.startswith(_PNG_SIGNATURE) and _MARK in head
-
-
-def _marked_png(grid: np.ndarray) -> bytes:
-    """The RGB `grid` encoded as PNG, with the `_MARK` chunk right after the header chunk."""
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("cannot encode the preview as PNG")
-    chunk = struct.pack(">I", len(_MARK) - 4) + _MARK + struct.pack(">I", zlib.crc32(_MARK))
-    header_end = len(_PNG_SIGNATURE) + 25  # the IHDR chunk: length, type, 13 bytes, CRC
-    data = encoded.tobytes()
-    return data[:header_end] + chunk + data[header_end:]
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path` and rename it: no half file, no leftover."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".preview-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return np.concatenate([column_headers(size[1])] + blocks, axis=0)
 
 
 def main(argv=None) -> int:
@@ -135,23 +117,24 @@ def main(argv=None) -> int:
                         help="PNG to write: a new file, or a preview this command wrote")
     parser.add_argument("--force", action="store_true", help="replace --out even if this command did not write it")
     parser.add_argument("--rows", type=int, default=4, help="samples shown per ROI mode")
-    parser.add_argument("--size", default=None,
-                        help="HxW the images are resized to (default: the config's data.size, else 256x128)")
+    parser.add_argument("--size", default=None, type=size_argument,
+                        help="HxW the images are resized to, e.g. 256x128 or [256, 128] "
+                        "(default: the config's data.size, else 256x128)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         if not args.out.lower().endswith(".png"):
             raise OutputError(f"--out {args.out} must be a .png file")
-        check_output(args.out, force=args.force, ours=_is_preview, what="a preview this command wrote")
+        check_output(args.out, force=args.force, ours=lambda p: is_marked(p, PROGRAM),
+                     what="a preview this command wrote")
         manifest, options, size = _source_of(args.source)
         if not os.path.isfile(manifest):
             made_by = (" (the synthetic world is made by python -m attention_swap_reid.prepare.synthetic, "
                        "or by the trainer's first run)")
             raise ValueError(f"manifest not found: {manifest}{made_by if args.source != manifest else ''}")
-        if args.size:
-            size = tuple(int(v) for v in args.size.lower().split("x"))
+        size = args.size or size
         grid = preview_grid(manifest, rows=args.rows, size=size or (256, 128), seed=args.seed, **options)
-        _write_atomically(args.out, _marked_png(grid))
+        write_atomically(args.out, encode_marked(cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), ".png", PROGRAM))
     except (ValueError, OSError) as e:  # ManifestError and OutputError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import torch
 import torchvision
 
 from attention_swap_reid.dali_pipes import ReIDLoader
+from attention_swap_reid.dali_pipes.sizes import size_argument
 from attention_swap_reid.kernels import AugmentConfig
 
 
@@ -20,11 +21,11 @@ def main(argv=None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--size", type=int, nargs=2, default=(128, 64), metavar=("H", "W"))
+    parser.add_argument("--size", type=size_argument, default=(128, 64), help="HxW, e.g. 128x64")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     args = parser.parse_args(argv)
 
-    loader = ReIDLoader(args.manifest, batch_size=16, num_instances=4, size=tuple(args.size), device=args.device,
+    loader = ReIDLoader(args.manifest, batch_size=16, num_instances=4, size=args.size, device=args.device,
                         augment=AugmentConfig(p=0.5, roi="full", seed=0))
     device = "cuda" if loader.device_id is not None else "cpu"
     model = torchvision.models.resnet18(num_classes=loader.num_classes).to(device)

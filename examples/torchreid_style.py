@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
 from attention_swap_reid.dali_pipes.adapters import TorchreidDataManager
+from attention_swap_reid.dali_pipes.sizes import size_argument
 from attention_swap_reid.kernels import AugmentConfig
 from attention_swap_reid.trainer.features import evaluate_features
 from attention_swap_reid.trainer.losses import TripletLoss
@@ -47,11 +48,11 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--size", type=int, nargs=2, default=(128, 64), metavar=("H", "W"))
+    parser.add_argument("--size", type=size_argument, default=(128, 64), help="HxW, e.g. 128x64")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     args = parser.parse_args(argv)
 
-    size = tuple(args.size)
+    size = args.size
     train = ReIDLoader(args.manifest, batch_size=16, num_instances=4, size=size, device=args.device,
                        augment=AugmentConfig(p=0.5, seed=0))
     device = "cuda" if train.device_id is not None else "cpu"

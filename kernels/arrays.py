@@ -39,16 +39,18 @@ def torch_on_gpu(t) -> bool:
 
 
 def from_torch(t):
-    """A torch tensor as a numpy (CPU) or cupy (CUDA) array sharing its memory, via DLPack."""
+    """A torch tensor as a numpy (CPU) or cupy (CUDA) array sharing its memory: `Tensor.numpy`
+    on the CPU (writable; DLPack before torch's DLPack 1.0 export gives NumPy a read-only
+    array, which cannot go back to torch), DLPack on the GPU."""
     if torch_on_gpu(t):
         try:
             import cupy
         except ImportError as e:
-            raise ImportError("CUDA tensors go to the cupy backend, and CuPy is not installed: install the "
-                              "project with the extra of your CUDA major, pip install "
-                              "'attention-swap-reid[cuda12]' (or [cuda13]), or pip install cupy-cuda12x") from e
+            raise ImportError("CUDA tensors go to the cupy backend, and CuPy is not installed: install "
+                              "the CuPy of your torch's CUDA major, pip install cupy-cuda12x (or cupy-cuda13x), "
+                              "or from the project's checkout pip install -e '.[cuda12]' (or [cuda13])") from e
         return cupy.from_dlpack(t.detach())
-    return np.from_dlpack(t.detach())
+    return t.detach().numpy()
 
 
 def to_torch(x):

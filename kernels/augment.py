@@ -122,7 +122,7 @@ class AttentionAugment:
                 images, masks = from_torch(images), from_torch(masks)
                 tail = None if tail is None else tail.without_tensors()
             images, back = to_uint8_bhwc(images, layout, value_range)
-            masks = masks_bhw(masks, layout)
+            masks = masks_bhw(masks, layout, images.shape[:3])
             xp = array_module(images)
             if viewpoints is None:
                 viewpoints = xp.full(images.shape[0], -1, np.int64)

@@ -59,10 +59,17 @@ def to_uint8_bhwc(images, layout: str, value_range) -> tuple[object, Callable]:
     return images, back
 
 
-def masks_bhw(masks, layout: str):
-    """(B, H, W) masks: (B, 1, H, W) ones squeezed under BCHW; non-uint8/bool as non-zero."""
-    if layout == "BCHW" and masks.ndim == 4 and masks.shape[1] == 1:
-        masks = masks[:, 0]
+def masks_bhw(masks, layout: str, shape: tuple[int, int, int]):
+    """(B, H, W) masks for images of `shape` (B, H, W): (B, H, W) as given, (B, H, W, 1) under
+    BHWC (what `ReIDLoader(return_masks=True)` yields) and (B, 1, H, W) under BCHW squeezed; any
+    dtype, non-zero = person (uint8 and bool kept). ValueError listing these otherwise."""
+    b, h, w = (int(n) for n in shape)
+    accepted = [(b, h, w), (b, h, w, 1) if layout == "BHWC" else (b, 1, h, w)]
+    if tuple(masks.shape) not in accepted:
+        raise ValueError(f"AttentionAugment: masks must be {accepted[0]} or {accepted[1]} with layout={layout!r} "
+                         f"(uint8, bool or float, non-zero = person), got {tuple(masks.shape)} {masks.dtype}")
+    if masks.ndim == 4:
+        masks = masks[..., 0] if layout == "BHWC" else masks[:, 0]
     if masks.dtype not in (np.uint8, np.bool_):
         masks = (masks != 0).astype(np.uint8)
     return masks

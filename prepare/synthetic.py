@@ -17,7 +17,8 @@ Writes into DIR:
     images/*.jpg, masks/*.png (0 background / 255 person), robustness/*.jpg, world.json
 
 Deterministic: the same parameters give byte-identical files. The CLI (like `ensure_world`)
-does nothing when DIR already holds the same world (`--force` regenerates). The world is
+does nothing when DIR already holds the same world and refuses one made with other parameters,
+naming them (`--force` regenerates). The world is
 generated in a temporary sibling folder and renamed at the end, so an interrupted run never
 leaves a complete-looking half world.
 """
@@ -132,14 +133,51 @@ def make_world(out_dir: str | os.PathLike, *, progress: bool = True, **params) -
     return out / "manifest.csv"
 
 
-def ensure_world(out_dir: str | os.PathLike, *, progress: bool = True, **params) -> Path:
-    """The manifest path of the world in `out_dir`, generating it only when it is missing or
-    was made with other parameters (or another generator version)."""
+class WorldMismatch(ValueError):
+    """A synthetic world that `ensure_world` will not make or replace; the message names the
+    folder and the parameters that differ (`differing`: "key=theirs (wanted: ours)" lines, empty
+    when there is no world)."""
+
+    def __init__(self, message: str, differing: list[str] = ()):
+        super().__init__(message)
+        self.differing = list(differing)
+
+
+def _differences(stamp: dict, wanted: dict) -> list[str]:
+    """"key=theirs (wanted: ours)" for every parameter (and the generator) that differs."""
+    return [f"{k}={stamp.get(k)!r} (wanted: {v!r})" for k, v in wanted.items() if stamp.get(k) != v]
+
+
+def ensure_world(out_dir: str | os.PathLike, *, progress: bool = True, create: bool = True, **params) -> Path:
+    """The manifest path of the world in `out_dir` made with `params`, which is never replaced.
+
+    A world there made with these parameters (and this generator) is used. Where the caller
+    owns the folder (`create`), the world is made when nothing is there yet (no folder, or an
+    empty one) and remade when only the generator version differs (same parameters, an older
+    rendering). A world made with other parameters is never regenerated over, and nothing is
+    made in a folder the caller does not own: `WorldMismatch` names the parameters that differ
+    (`make_world`, or the CLI's --force, replaces a world on purpose).
+    """
     out = Path(out_dir).absolute()
-    if (_read_stamp(out) == _stamp(world_params(**params)) and (out / "manifest.csv").is_file()
-            and (out / "robustness.csv").is_file()):
-        return out / "manifest.csv"
-    return make_world(out, progress=progress, **params)
+    wanted = _stamp(world_params(**params))
+    stamp = _read_stamp(out)
+    if stamp is None and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
+        if not create:
+            raise WorldMismatch(f"{out}: no synthetic world there, and none is made in this folder here; make one "
+                                f"with python -m attention_swap_reid.prepare.synthetic --out {out}")
+        return make_world(out, progress=progress, **params)
+    if stamp is None:  # not a synthetic world: make_world refuses it, naming it
+        return make_world(out, progress=progress, **params)
+    differing = _differences(stamp, wanted)
+    if create and differing and all(d.startswith("generator=") for d in differing):
+        return make_world(out, progress=progress, **params)
+    if differing:
+        raise WorldMismatch(f"{out}: holds a synthetic world made with other parameters, not replaced: "
+                            f"{', '.join(differing)}", differing)
+    if not ((out / "manifest.csv").is_file() and (out / "robustness.csv").is_file()):
+        raise WorldMismatch(f"{out}: a synthetic world without its manifest.csv or robustness.csv (damaged); "
+                            f"remove it to have it made again")
+    return out / "manifest.csv"
 
 
 def _is_png(path: str) -> bool:
@@ -150,11 +188,11 @@ def _is_png(path: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.prepare.synthetic",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="output folder (created; a world there with other parameters is replaced)")
+    parser.add_argument("--out", required=True, help="output folder (created; a world there with other parameters is refused unless --force)")
     for key, value in DEFAULTS.items():
         parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
                             help=f"(default {value})")
-    parser.add_argument("--force", action="store_true", help="regenerate even if an identical world exists")
+    parser.add_argument("--force", action="store_true", help="regenerate, replacing the world in --out")
     parser.add_argument("--preview", metavar="PNG", help="also write a picture of sample images and masks")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -168,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     make = make_world if args.force else ensure_world
     try:
         manifest = make(args.out, progress=not args.no_progress, **params)
+    except WorldMismatch as e:
+        parser.error(f"{e} (--force replaces it)")
     except (ValueError, FileExistsError) as e:
         parser.error(str(e))
     print(f"{manifest} ({time.perf_counter() - start:.1f} s)")

@@ -1,4 +1,8 @@
 """Shared fixtures: small synthetic worlds (`prepare.synthetic`), made once per test session."""
+import os
+import pathlib
+import sys
+
 import pytest
 
 from attention_swap_reid.prepare.synthetic import make_world
@@ -17,3 +21,12 @@ def tiny_world(tmp_path_factory):
 def small_world(tmp_path_factory):
     """Path of the manifest.csv of a small world: 30 train ids, 20 test ids, 12 images each, 64x32 (~2 s)."""
     return make_world(tmp_path_factory.mktemp("small_world") / "world", progress=False, **SMALL)
+
+
+def patch_mkdir(monkeypatch, fake):
+    """Have every folder creation call `fake(path, mode)` (root ignores chmod, so tests fake a
+    refusal): `os.mkdir`, and on Python 3.10 pathlib's own reference to it (3.11 made `Path.mkdir`
+    call `os.mkdir`)."""
+    monkeypatch.setattr(os, "mkdir", fake)
+    if sys.version_info < (3, 11):
+        monkeypatch.setattr(pathlib._NormalAccessor, "mkdir", staticmethod(fake))

@@ -5,7 +5,8 @@ Library modules take plain keyword arguments: `model` (ResNet or timm backbone +
 standard ReID protocol), `attention` (where the network looks), `checkpoint`, `run_folder`
 (creation, lock), `errors`, `metrics_log`, `distributed`, `provenance`, `summary`. The config
 tree is `config` (built by `typed_tree`); only the CLI modules (`run`, `fit`, `preflight`,
-`extract`, `visrank`; `cli` is what `run.py` runs) read it.
+`extract`, `visrank`; `cli` is what `run.py` runs) and `feature_extractor` (a trained run's model
+as torchreid's `FeatureExtractor`) read it.
 May import `kernels`, `dali_pipes` and `prepare`; nothing but `benchmarks`, `examples` and
 `sweeps` imports `trainer`.
 """

@@ -36,11 +36,11 @@ from pathlib import Path
 import torch
 
 from attention_swap_reid.dali_pipes.manifest import ManifestError
-from attention_swap_reid.prepare.synthetic import ensure_world
+from attention_swap_reid.prepare.synthetic import WorldMismatch, ensure_world
 from attention_swap_reid.trainer import distributed
 from attention_swap_reid.trainer.checkpoint import load_checkpoint
-from attention_swap_reid.trainer.config import (Config, ConfigError, dump_config, load_config, read_yaml,
-                                                to_dict)
+from attention_swap_reid.trainer.config import (Config, ConfigError, dump_config, load_config, parse_overrides,
+                                                read_yaml, to_dict)
 from attention_swap_reid.trainer.errors import TrainerError
 from attention_swap_reid.trainer.extract import model_from_checkpoint
 from attention_swap_reid.trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets
@@ -151,10 +151,16 @@ def _setup_logging(run_dir: Path | None, is_main: bool) -> None:
             log.addHandler(handler)
 
 
-def _prepare_data(cfg: Config, info: distributed.DistInfo) -> None:
-    """With `data.synthetic`, rank 0 makes sure the world exists with these parameters."""
+def _prepare_data(cfg: Config, info: distributed.DistInfo, owned: bool) -> None:
+    """With `data.synthetic`, rank 0 makes sure the world exists with these parameters: made
+    when missing only where the config file itself puts it (`owned`: data.manifest not changed by
+    --set), never regenerated over a world made with other parameters (refused, naming them)."""
     if info.is_main and cfg.data.synthetic is not None:
-        ensure_world(os.path.dirname(cfg.data.manifest) or ".", **to_dict(cfg)["data"]["synthetic"])
+        try:
+            ensure_world(os.path.dirname(cfg.data.manifest) or ".", create=owned, **to_dict(cfg)["data"]["synthetic"])
+        except WorldMismatch as e:
+            as_it_is = "; to train on the world there as it is: --set data.synthetic=null" if e.differing else ""
+            raise TrainerError(f"data.manifest: {e}{as_it_is}") from None
     distributed.barrier()
 
 
@@ -172,7 +178,8 @@ def run(args: argparse.Namespace) -> dict:
     device, loader_device = resolve_devices(cfg)
     info = distributed.init_distributed(device.type)
     try:
-        _prepare_data(cfg, info)
+        overridden = {key for key, _ in parse_overrides(args.set)}
+        _prepare_data(cfg, info, owned=not overridden & {"data", "data.manifest"})
         problems, notes = check_data(cfg, info.world_size)
         if problems:
             raise ConfigError(problems, config_path)
@@ -281,7 +288,7 @@ def _write_json(path: Path, record: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.config_example:  # shipped in the package, so an installed project has it too
-        print(resources.files("trainer").joinpath(DEFAULT_CONFIG).read_text(), end="")
+        print(resources.files("attention_swap_reid.trainer").joinpath(DEFAULT_CONFIG).read_text(), end="")
         return 0
     try:
         run(args)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
+from attention_swap_reid.dali_pipes.sizes import parse_size
 from attention_swap_reid.kernels import config as kernels_config
 from attention_swap_reid.trainer.model import model_name_problem
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, derived_section, option, section
@@ -50,7 +51,8 @@ class DataConfig:
     synthetic: SyntheticConfig | None = option(None, "generate the synthetic world here (null: use the manifest)")
     robustness_manifest: str | None = option(
         "auto", "background-swapped test set; 'auto' = robustness.csv beside the manifest if present")
-    size: tuple[int, int] = option((256, 128), "training/test size [H, W]", ge=32)
+    size: tuple[int, int] = option((256, 128), "training/test size [H, W] (or HxW, e.g. 256x128)", ge=32,
+                                   text=parse_size)
     separate_test_ids: bool = option(False, "query/gallery pids are numbered on their own (MSMT17), so a pid "
                                             "also used in training is another person, not a leak")
     letterbox: bool = option(False, "pad to the aspect ratio by edge replication instead of stretching")

@@ -1,6 +1,9 @@
 """Frozen dataclass trees built from plain mappings (parsed YAML), with every problem reported.
 
-Fields declare their checks in metadata via `option(default, help, ge=, gt=, le=, lt=, odd=)`;
+Fields declare their checks in metadata via `option(default, help, ge=, gt=, le=, lt=, odd=)`,
+and may take a string form through `text=` (a function `(value, key path) -> value`, given
+every value but a list, that raises ValueError with the whole message: e.g. a size "256x128"
+for a `tuple[int, int]`);
 nested sections use `section(cls)`; `derived_section` makes a section from another dataclass
 whose fields carry the same metadata (plus `choices`, a table of names: a `Literal`).
 Supported annotations: bool, int, float, str, Literal[...], tuple[T, ...] / tuple[T, T],
@@ -25,7 +28,8 @@ class ConfigError(ValueError):
 
 
 def option(default: Any, help: str = "", **checks: Any) -> Any:
-    """A config field with a help text and range checks (ge, gt, le, lt, odd)."""
+    """A config field with a help text, range checks (ge, gt, le, lt, odd) and an optional
+    parser of a string form (text)."""
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults (the tree is frozen)")
     return field(default=default, metadata={"help": help, **checks})
@@ -132,7 +136,15 @@ def build(cls: type, raw: dict, prefix: str, problems: list[str]) -> Any:
         if f.name not in raw:
             kwargs[f.name] = f.default if f.default is not MISSING else f.default_factory()
             continue
-        value = _convert(raw[f.name], hints[f.name], path, problems)
+        given = raw[f.name]
+        if "text" in f.metadata and given is not None and not isinstance(given, (list, tuple)):
+            try:
+                given = f.metadata["text"](given, path)
+            except ValueError as e:
+                problems.append(str(e))
+                kwargs[f.name] = f.default if f.default is not MISSING else f.default_factory()
+                continue
+        value = _convert(given, hints[f.name], path, problems)
         if value is None and raw[f.name] is not None:
             value = f.default if f.default is not MISSING else f.default_factory()
         elif value is not None:

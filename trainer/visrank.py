@@ -6,11 +6,16 @@ RUN_OR_CKPT: a run folder of `trainer/run.py` (its `attention` model, else `base
 checkpoint file inside one. One row per query: the query (grey border), then its K nearest
 gallery images, green border = same identity (hit), red = another identity (miss); gallery
 images of the query's identity from the query's camera are left out, as in the evaluation.
-The rows are the worst and the best queries by average precision and some random ones.
+Under each image its label: "q c3" for the query (camera 3), "2 c5 0.84" for the gallery
+image at rank 2, from camera 5, at squared distance 0.84 from the query. The rows are the
+worst and the best queries by average precision and some random ones.
+--out (.png, .jpg or .jpeg) is checked before any work: a writable folder (made when
+missing), and a new file or a picture this command wrote (--force replaces any file).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass
@@ -21,6 +26,9 @@ import numpy as np
 import torch
 
 from attention_swap_reid.dali_pipes import ManifestError
+from attention_swap_reid.dali_pipes.manifest import OutputError, check_output
+from attention_swap_reid.dali_pipes.outputs import check_writable, encode_marked, is_marked, picture_suffix, \
+    write_atomically
 from attention_swap_reid.trainer.checkpoint import load_checkpoint
 from attention_swap_reid.trainer.config import ConfigError, load_config
 from attention_swap_reid.trainer.errors import TrainerError
@@ -30,19 +38,22 @@ from attention_swap_reid.trainer.features import squared_euclidean
 
 VARIANTS = ("attention", "baseline")  # the run's model folders, in the order they are looked for
 HIT, MISS, QUERY = (40, 170, 40), (40, 40, 220), (150, 150, 150)  # BGR border colours
-BORDER, GAP, TEXT_H = 4, 6, 18
+BORDER, GAP, TEXT_H, LABEL_H = 4, 6, 18, 14  # LABEL_H: the band of labels under the images
+PROGRAM = "python -m attention_swap_reid.trainer.visrank"
+"""The mark this command puts in its pictures, to know them again (`outputs.is_marked`)."""
 
 
 @dataclass(frozen=True)
 class RankedQuery:
     """One query: its row in the query set, its AP, why it was picked ("worst" | "best" |
-    "random"), and its top-K gallery rows with a hit flag each."""
+    "random"), and its top-K gallery rows with a hit flag and a squared distance each."""
 
     index: int
     ap: float
     kind: str
     gallery: np.ndarray
     hits: np.ndarray
+    distances: np.ndarray
 
 
 def find_checkpoint(run_or_ckpt: str | os.PathLike) -> Path:
@@ -72,7 +83,7 @@ def rank_queries(query: Features, gallery: Features, top: int) -> list[RankedQue
             continue
         order = np.argsort(row, kind="stable")
         order = order[~((gallery.pids[order] == q_pid) & (gallery.camids[order] == q_cam))][:top]
-        ranked.append(RankedQuery(i, float(ap), "", order, gallery.pids[order] == q_pid))
+        ranked.append(RankedQuery(i, float(ap), "", order, gallery.pids[order] == q_pid, np.asarray(row)[order]))
     return ranked
 
 
@@ -85,7 +96,7 @@ def pick_queries(ranked: list[RankedQuery], n: int, seed: int = 0) -> list[Ranke
     rest = by_ap[k:len(by_ap) - k]
     drawn = np.random.default_rng(seed).choice(len(rest), size=n - 2 * k, replace=False) if rest else []
     picks = [(r, "worst") for r in worst] + [(r, "best") for r in best] + [(rest[j], "random") for j in sorted(drawn)]
-    return [RankedQuery(r.index, r.ap, kind, r.gallery, r.hits) for r, kind in picks]
+    return [dataclasses.replace(r, kind=kind) for r, kind in picks]
 
 
 def _tile(path: str, size: tuple[int, int], colour: tuple[int, int, int]) -> np.ndarray:
@@ -98,31 +109,53 @@ def _tile(path: str, size: tuple[int, int], colour: tuple[int, int, int]) -> np.
     return cv2.copyMakeBorder(image, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=colour)
 
 
+def _label(row: np.ndarray, text: str, x: int, y: int, width: int) -> None:
+    """`text` in black at (x, y) of `row`, scaled down to fit `width` pixels."""
+    (text_w, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
+    scale = 0.35 * min(1.0, (width - 2) / text_w)
+    cv2.putText(row, text, (x + 1, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+
+
 def render(picks: list[RankedQuery], query: Features, gallery: Features,
            tile: tuple[int, int] = (128, 64)) -> np.ndarray:
-    """The picture, BGR uint8 (rows x (TEXT_H + H + GAP), (1 + K) x W + GAP): per row a caption
-    ("worst AP 0.12, pid 7"), the query, a gap, its ranked gallery images."""
+    """The picture, BGR uint8 (rows x (TEXT_H + H + LABEL_H + GAP), (1 + K) x W + GAP): per row
+    a caption ("worst AP 0.12, pid 7"), the query, a gap, its ranked gallery images, and under
+    each image its label (query: "q c<camera>"; gallery: "<rank> c<camera> <distance>")."""
     h, w = tile
     top = max(len(p.gallery) for p in picks)
     width = (1 + top) * w + GAP
+    label_y = TEXT_H + h + LABEL_H - 4
     rows = []
     for p in picks:
-        row = np.full((TEXT_H + h + GAP, width, 3), 255, np.uint8)
+        row = np.full((TEXT_H + h + LABEL_H + GAP, width, 3), 255, np.uint8)
         cv2.putText(row, f"{p.kind} AP {p.ap:.2f}, pid {query.pids[p.index]}", (2, TEXT_H - 5),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         row[TEXT_H:TEXT_H + h, :w] = _tile(str(query.paths[p.index]), tile, QUERY)
-        for k, (g, hit) in enumerate(zip(p.gallery, p.hits)):
+        _label(row, f"q c{query.camids[p.index]}", 0, label_y, w)
+        for k, (g, hit, d) in enumerate(zip(p.gallery, p.hits, p.distances)):
             x = (1 + k) * w + GAP
             row[TEXT_H:TEXT_H + h, x:x + w] = _tile(str(gallery.paths[g]), tile, HIT if hit else MISS)
+            _label(row, f"{k + 1} c{gallery.camids[g]} {d:.2f}", x, label_y, w)
         rows.append(row)
     return np.concatenate(rows)
 
 
+def check_out(out: str | os.PathLike, force: bool = False) -> str:
+    """The picture format of `out` (".png", ".jpg", ".jpeg") once `OutputError` has not said
+    otherwise: an image suffix, a writable folder, no file there this command did not write
+    (unless `force`)."""
+    suffix = picture_suffix(out)
+    check_output(out, force=force, ours=lambda p: is_marked(p, PROGRAM), what="a picture this command wrote")
+    check_writable(out)
+    return suffix
+
+
 def visrank(run_or_ckpt: str | os.PathLike, out: str | os.PathLike, *, queries: int = 6, top: int = 8,
             manifest: str | os.PathLike | None = None, flip: bool = False, seed: int = 0,
-            progress: bool = True) -> list[RankedQuery]:
+            progress: bool = True, force: bool = False) -> list[RankedQuery]:
     """Write the picture of `queries` ranked queries of `manifest` (default: the run's) to
-    `out` (PNG/JPEG by its suffix) and return them."""
+    `out` (PNG/JPEG by its suffix, checked first by `check_out`) and return them."""
+    suffix = check_out(out, force)
     checkpoint = find_checkpoint(run_or_ckpt)
     cfg = load_config(find_config(checkpoint))
     model = model_from_checkpoint(cfg, checkpoint, load_checkpoint(checkpoint))
@@ -131,8 +164,7 @@ def visrank(run_or_ckpt: str | os.PathLike, out: str | os.PathLike, *, queries: 
     picks = pick_queries(rank_queries(q, g, top), queries, seed)
     if not picks:
         raise TrainerError(f"{manifest}: no query has a gallery match from another camera; nothing to show")
-    if not cv2.imwrite(str(out), render(picks, q, g), [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-        raise TrainerError(f"{out}: cannot write the picture (a .png or .jpg path in an existing folder)")
+    write_atomically(out, encode_marked(render(picks, q, g), suffix, PROGRAM))
     return picks
 
 
@@ -140,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attention_swap_reid.trainer.visrank",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("run", metavar="RUN_OR_CKPT", help="run folder or checkpoint file of trainer/run.py")
-    parser.add_argument("--out", required=True, help="picture to write, e.g. ranks.png")
+    parser.add_argument("--out", required=True, help="picture to write (.png, .jpg or .jpeg), e.g. ranks.png")
+    parser.add_argument("--force", action="store_true", help="replace --out even if this command did not write it")
     parser.add_argument("--queries", type=int, default=6, help="rows: worst third, best third, random rest")
     parser.add_argument("--top", type=int, default=8, help="gallery images per query")
     parser.add_argument("--manifest", help="test manifest (default: the run's data.manifest)")
@@ -151,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--queries and --top must be >= 1")
     try:
         picks = visrank(args.run, args.out, queries=args.queries, top=args.top, manifest=args.manifest,
-                        flip=args.flip_test, seed=args.seed)
-    except (ConfigError, ManifestError, TrainerError) as e:
+                        flip=args.flip_test, seed=args.seed, force=args.force)
+    except (ConfigError, ManifestError, OutputError, TrainerError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {args.out}: cannot write: {e.strerror or e}", file=sys.stderr)
         return 2
     print(f"{args.out}: {len(picks)} queries, top {args.top}")
     return 0

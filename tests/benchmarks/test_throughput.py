@@ -93,3 +93,15 @@ def test_rows_and_plan_pick_what_is_measured(tmp_path):
     assert [r.id for r in rows(args, "cpu", "unused.csv", samples=[])] == ["3", "5"]
     with pytest.raises(SystemExit, match="unknown row id"):
         rows(parse_args(["--rows", "3,9"]), "cpu", "unused.csv", samples=[])
+
+
+def test_a_world_made_for_another_size_is_refused_not_replaced(tiny_world, tmp_path, capsys):
+    from attention_swap_reid.benchmarks.throughput_cli import main
+    world = tiny_world.parent  # made at 64x32
+    stamp = (world / "world.json").read_text()
+    assert main(["--quick", "--device", "cpu", "--size", "32x16", "--world", str(world),
+                 "--out", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {world}: holds a synthetic world made with other parameters, not replaced: ")
+    assert "height=64 (wanted: 32)" in err and "give --world another folder" in err
+    assert (world / "world.json").read_text() == stamp and not (tmp_path / "results").exists()

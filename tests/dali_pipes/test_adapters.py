@@ -8,6 +8,7 @@ from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader, read_manifest
 from attention_swap_reid.dali_pipes.adapters import (FastReIDTrainLoader, TorchreidDataManager,
                                                      fastreid_test_loader)
 from attention_swap_reid.dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
+from attention_swap_reid.kernels import AugmentConfig
 
 SIZE = (64, 32)
 
@@ -213,3 +214,89 @@ def test_torchreid_refuses_raw_pixel_loaders(tiny_world):
     with pytest.raises(ValueError, match="torchreid takes ImageNet-normalized images"):
         TorchreidDataManager(train_loader(tiny_world, normalize=False), eval_loader(tiny_world, "query", True),
                              eval_loader(tiny_world, "gallery", True))
+
+
+class TorchreidRun(TorchreidEngine):
+    """torchreid/engine/engine.py `Engine.run`: its epoch loop around `train` (start_epoch is
+    what `resume_from_checkpoint` returns on a resumed run)."""
+
+    def run(self, max_epoch=0, start_epoch=0):
+        self.start_epoch = start_epoch
+        self.max_epoch = max_epoch
+        seen = {}
+        for self.epoch in range(self.start_epoch, self.max_epoch):
+            batches = self.train()
+            seen[self.epoch] = (self.num_batches, batches)
+        return seen
+
+
+def torchreid_run(manifest, **run):
+    train = ReIDLoader(manifest, batch_size=8, num_instances=4, size=SIZE, device="cpu", num_threads=1,
+                       augment=AugmentConfig(p=0.5, min_iou=0.0, min_area_ratio=0.0, dilate=3, seed=0))
+    datamanager = TorchreidDataManager(train, eval_loader(manifest, "query", True), eval_loader(manifest, "gallery", True))
+    return TorchreidRun(datamanager, model=None).run(**run), train
+
+
+def test_a_resumed_torchreid_run_samples_the_batches_of_an_uninterrupted_one(tiny_world):
+    whole, train = torchreid_run(tiny_world, max_epoch=3)
+    resumed, _ = torchreid_run(tiny_world, max_epoch=3, start_epoch=2)
+    assert list(resumed) == [2]
+    (num_batches, seen), (whole_num, whole_seen) = resumed[2], whole[2]
+    assert num_batches == whole_num == len(train.epoch_plan(2)) == len(seen)
+    assert any(len(whole[e][1]) != len(whole[2][1]) or not torch.equal(whole[e][1][0][1], whole[2][1][0][1])
+               for e in (0, 1))  # the epochs differ: a replay of epoch 0 would show
+    for (imgs, pids), (whole_imgs, whole_pids) in zip(seen, whole_seen):
+        assert torch.equal(pids, whole_pids) and torch.equal(imgs, whole_imgs)
+
+
+def test_torchreid_loaders_iterated_by_anything_else_keep_their_own_epochs(tiny_world):
+    train = train_loader(tiny_world, normalize=True)
+    datamanager = TorchreidDataManager(train, eval_loader(tiny_world, "query", True),
+                                       eval_loader(tiny_world, "gallery", True))
+    for epoch in range(2):
+        assert sum(1 for _ in datamanager.train_loader) == len(train.epoch_plan(epoch)) and train.epoch == epoch + 1
+
+
+class FastReIDTrainer:
+    """fastreid/engine/train_loop.py `TrainerBase.train` and `SimpleTrainer.__init__` /
+    `run_step` (the lines that touch the data; a resumed run starts at `start_epoch`)."""
+
+    def __init__(self, data_loader):
+        self.data_loader = data_loader
+        self._data_loader_iter = iter(data_loader)
+        self.seen = []
+
+    def train(self, start_epoch, max_epoch, iters_per_epoch):
+        self.iter = self.start_iter = start_epoch * iters_per_epoch
+        for self.epoch in range(start_epoch, max_epoch):
+            for _ in range(iters_per_epoch):
+                self.run_step()
+                self.iter += 1
+
+    def run_step(self):
+        data = next(self._data_loader_iter)
+        self.seen.append(data)
+
+
+def test_a_resumed_fastreid_run_samples_the_batches_of_an_uninterrupted_one(tiny_world):
+    def run(start_epoch):
+        loader = FastReIDTrainLoader(train_loader(tiny_world, normalize=False))
+        trainer = FastReIDTrainer(loader)
+        iters_per_epoch = len(loader.dataset) // 8 - 1  # fast-reid's epochs do not end where the loader's do
+        trainer.train(start_epoch, 3, iters_per_epoch)
+        return trainer.seen, iters_per_epoch, loader
+
+    whole, iters_per_epoch, loader = run(0)
+    resumed, _, _ = run(2)
+    assert loader.position(2 * iters_per_epoch)[1] > 0  # resumed mid-way through an epoch of the loader
+    assert len(resumed) == iters_per_epoch and len(whole) == 3 * iters_per_epoch
+    for data, expected in zip(resumed, whole[2 * iters_per_epoch:]):
+        assert torch.equal(data["targets"], expected["targets"]) and torch.equal(data["images"], expected["images"])
+    assert not torch.equal(resumed[0]["images"], whole[0]["images"])
+
+
+def test_position_counts_the_loaders_own_epochs(tiny_world):
+    loader = FastReIDTrainLoader(train_loader(tiny_world, normalize=False))
+    lengths = [len(loader.loader.epoch_plan(e)) for e in range(3)]
+    assert loader.position(0) == (0, 0) and loader.position(lengths[0] - 1) == (0, lengths[0] - 1)
+    assert loader.position(lengths[0]) == (1, 0) and loader.position(lengths[0] + lengths[1] + 1) == (2, 1)

@@ -109,5 +109,5 @@ def test_a_missing_dali_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "nvidia.dali", None)  # import of it raises ModuleNotFoundError
     monkeypatch.delitem(sys.modules, "attention_swap_reid.dali_pipes.loader", raising=False)
     monkeypatch.delitem(sys.modules, "attention_swap_reid.dali_pipes.pipeline", raising=False)
-    with pytest.raises(ImportError, match=r"attention-swap-reid\[cuda12\]"):
+    with pytest.raises(ImportError, match=r"pip install nvidia-dali-cuda120 .* pip install -e '\.\[cuda12\]'"):
         dali_pipes.ReIDLoader

@@ -2,15 +2,25 @@ import cv2
 import numpy as np
 
 from attention_swap_reid.dali_pipes import read_manifest
-from attention_swap_reid.dali_pipes.preview import load_batch, main, preview_grid
+from attention_swap_reid.dali_pipes.preview import COLUMNS, HEADER_H, load_batch, main, preview_grid
 from attention_swap_reid.kernels import ROI_MODES
 
 
 def test_grid_shows_original_mask_donor_augmented_per_mode(tiny_world):
     grid = preview_grid(str(tiny_world), rows=2, size=(64, 32), min_iou=0.0, min_area_ratio=0.0)
-    assert grid.shape == (len(ROI_MODES) * 2 * 64, 4 * 32, 3) and grid.dtype == np.uint8
+    assert grid.shape == (HEADER_H + len(ROI_MODES) * 2 * 64, 4 * 32, 3) and grid.dtype == np.uint8
     # the mask column is binary (0/255) below the caption
-    assert set(np.unique(grid[20:64, 32:64])) <= {0, 255}
+    assert set(np.unique(grid[HEADER_H + 20:HEADER_H + 64, 32:64])) <= {0, 255}
+
+
+def test_each_column_has_its_header(tiny_world):
+    grid = preview_grid(str(tiny_world), rows=1, size=(64, 32))
+    header = grid[:HEADER_H]
+    assert len(COLUMNS) == 4 and header.max() == 255
+    for k in range(len(COLUMNS)):  # dark text inside every column's own band, nowhere near its edges
+        column = header[:, k * 32:(k + 1) * 32]
+        assert (column < 128).any() and (column[:, [0, -1]] == 255).all()
+    assert (grid[HEADER_H:HEADER_H + 64, :32] != 255).any()  # the first row's images follow at once
 
 
 def test_load_batch_matches_opencv(tiny_world):
@@ -24,7 +34,7 @@ def test_load_batch_matches_opencv(tiny_world):
 def test_cli_writes_png(tiny_world, tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main([str(tiny_world), "--out", str(out), "--rows", "1", "--size", "64x32"]) == 0
-    assert cv2.imread(str(out)).shape == (3 * 64, 4 * 32, 3)
+    assert cv2.imread(str(out)).shape == (HEADER_H + 3 * 64, 4 * 32, 3)
     assert main([str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m.png")]) == 2
 
 
@@ -42,7 +52,7 @@ def test_a_trainer_config_gives_the_manifest_size_and_augment_settings(tiny_worl
                                       "augment": {"p": 0.3, "dilate": 5, "min_iou": 0.0, "bank_size": 0}}))
     out = tmp_path / "grid.png"
     assert main([str(config), "--out", str(out), "--rows", "1"]) == 0
-    assert cv2.imread(str(out)).shape == (3 * 32, 4 * 16, 3)  # the config's data.size
+    assert cv2.imread(str(out)).shape == (HEADER_H + 3 * 32, 4 * 16, 3)  # the config's data.size
     expected = preview_grid(str(tiny_world), rows=1, size=(32, 16), dilate=5, min_iou=0.0)
     assert np.array_equal(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), expected)
 
@@ -85,7 +95,7 @@ def test_out_replaces_only_its_own_pngs_unless_forced(tiny_world, tmp_path, caps
     assert cv2.imread(str(photo.with_suffix(".png"))).shape == (4, 4, 3)
     assert main(args + [str(photo.with_suffix(".png")), "--force"]) == 0
     assert main(args + [str(photo.with_suffix(".png"))]) == 0  # its own output: replaced
-    assert cv2.imread(str(photo.with_suffix(".png"))).shape == (3 * 64, 4 * 32, 3)
+    assert cv2.imread(str(photo.with_suffix(".png"))).shape == (HEADER_H + 3 * 64, 4 * 32, 3)
 
 
 def test_out_folder_is_refused_and_leaves_nothing(tiny_world, tmp_path, capsys):

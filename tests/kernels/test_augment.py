@@ -164,7 +164,7 @@ def test_empty_batch():
 @pytest.mark.parametrize("change, message", [
     (dict(images=np.zeros((11, 48, 24), np.uint8)), r"images must be \(B, H, W, 3\) uint8"),
     (dict(images=np.zeros((11, 48, 24, 3), np.float32)), "float32"),
-    (dict(masks=np.zeros((11, 48, 23), np.uint8)), r"masks must be \(11, 48, 24\) uint8"),
+    (dict(masks=np.zeros((11, 48, 23), np.uint8)), r"masks must be \(11, 48, 24\) or \(11, 48, 24, 1\) with"),
     (dict(pids=np.zeros(10, np.int64)), r"pids must be \(11,\) integers"),
     (dict(viewpoints=np.zeros(11, np.float64)), "viewpoints must be"),
 ])

@@ -167,16 +167,50 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path, tiny_world):
     assert not np.array_equal(cv2.imread(first[0].image), cv2.imread(first[1].image))
 
 
-def test_ensure_world_makes_only_when_missing_or_different(tmp_path, monkeypatch):
+def test_ensure_world_makes_only_when_missing_and_never_replaces(tmp_path, monkeypatch):
     out = tmp_path / "w"
     manifest = ensure_world(out, progress=False, **TINY)
     stamp = json.loads((out / "world.json").read_text())
     assert stamp == {"generator": synthetic.GENERATOR, **TINY, "bg_bias": 0.8}
+    before = {p: p.read_bytes() for p in (manifest, out / "world.json")}
     calls = []
     monkeypatch.setattr(synthetic, "make_world", lambda *a, **k: calls.append(k) or manifest)
     assert ensure_world(out, progress=False, **TINY) == manifest and not calls
-    ensure_world(out, progress=False, **{**TINY, "bg_bias": 0.5})
-    assert calls and calls[0]["bg_bias"] == 0.5
+    with pytest.raises(synthetic.WorldMismatch) as e:
+        ensure_world(out, progress=False, **{**TINY, "bg_bias": 0.5, "train_ids": 9})
+    assert str(e.value) == (f"{out}: holds a synthetic world made with other parameters, not replaced: "
+                            f"train_ids={TINY['train_ids']} (wanted: 9), bg_bias=0.8 (wanted: 0.5)")
+    assert not calls and all(p.read_bytes() == data for p, data in before.items())
+
+
+def test_ensure_world_remakes_an_older_rendering_only_where_it_may_create(tmp_path, monkeypatch):
+    out = tmp_path / "w"
+    manifest = ensure_world(out, progress=False, **TINY)
+    (out / "world.json").write_text(json.dumps({"generator": synthetic.GENERATOR - 1, **TINY, "bg_bias": 0.8}))
+    calls = []
+    monkeypatch.setattr(synthetic, "make_world", lambda *a, **k: calls.append(k) or manifest)
+    with pytest.raises(synthetic.WorldMismatch, match=rf"generator={synthetic.GENERATOR - 1} \(wanted: "):
+        ensure_world(out, progress=False, create=False, **TINY)
+    assert not calls
+    assert ensure_world(out, progress=False, **TINY) == manifest and calls == [{"progress": False, **TINY}]
+
+
+def test_ensure_world_makes_nothing_where_it_may_not_create(tmp_path):
+    with pytest.raises(synthetic.WorldMismatch, match="no synthetic world there, and none is made in this folder"):
+        ensure_world(tmp_path / "w", progress=False, create=False, **TINY)
+    assert not (tmp_path / "w").exists()
+
+
+def test_cli_refuses_a_world_with_other_parameters_unless_forced(tmp_path, capsys):
+    out = tmp_path / "w"
+    args = ["--out", str(out), "--no-progress"] + [a for k, v in TINY.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    assert main(args) == 0
+    with pytest.raises(SystemExit):
+        main(args[:-2] + ["--seed", "1"])
+    assert "seed=0 (wanted: 1) (--force replaces it)" in capsys.readouterr().err
+    assert json.loads((out / "world.json").read_text())["seed"] == 0
+    assert main(args[:-2] + ["--seed", "1", "--force"]) == 0
+    assert json.loads((out / "world.json").read_text())["seed"] == 1
 
 
 def test_interrupted_generation_leaves_no_world(tmp_path, monkeypatch):

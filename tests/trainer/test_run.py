@@ -22,6 +22,7 @@ from tests.trainer.test_checkpoint import plant_code_running_checkpoint, truncat
 from attention_swap_reid.trainer import fit as fit_module
 from attention_swap_reid.trainer import cli
 from attention_swap_reid.trainer.config import dump_config, load_config
+from tests.conftest import patch_mkdir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +107,24 @@ def test_unmasked_keep_trains_rows_without_a_mask(tiny_world, tmp_path):
     text = next((tmp_path / "runs").glob("t-*/train.log")).read_text()
     count = sum(s.split == "train" and s.pid == first_pid for s in samples)
     assert f"{count} training row(s) have no person mask" in text and "never donors" in text
+
+
+def test_a_users_world_is_never_regenerated_nor_one_made_where_the_config_does_not_put_it(tmp_path, capsys):
+    from attention_swap_reid.prepare.synthetic import make_world
+    from tests.conftest import TINY
+    mine = make_world(tmp_path / "mine", progress=False, **TINY)  # the user's world, other parameters
+    before = mine.read_bytes()
+    cfg = write_config(tmp_path, tmp_path / "data" / "synth" / "manifest.csv",
+                       data={"synthetic": {**TINY, "train_ids": 9}})
+    err = error_of(capsys, [str(cfg), "--set", f"data.manifest={mine}"])
+    assert err.startswith(f"error: data.manifest: {mine.parent}: holds a synthetic world made with other "
+                          f"parameters, not replaced: train_ids=8 (wanted: 9); to train on the world there as it "
+                          f"is: --set data.synthetic=null")
+    assert mine.read_bytes() == before and len(read_manifest(mine)) == (8 + 4) * 6
+    elsewhere = tmp_path / "elsewhere" / "manifest.csv"
+    err = error_of(capsys, [str(cfg), "--set", f"data.manifest={elsewhere}"])
+    assert "no synthetic world there, and none is made in this folder" in err and not elsewhere.parent.exists()
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
 
 
 def test_missing_manifest_without_synthetic(tmp_path, capsys):
@@ -251,7 +270,7 @@ def test_read_only_output_dir_is_one_line(tiny_world, tmp_path, capsys, monkeypa
             raise PermissionError(13, "Permission denied")
         real_mkdir(path, mode)
 
-    monkeypatch.setattr(os, "mkdir", read_only)  # root ignores chmod
+    patch_mkdir(monkeypatch, read_only)
     err = error_of(capsys, [str(write_config(tmp_path, tiny_world))])
     assert err == f"error: output.dir: cannot create a run folder in {tmp_path / 'runs'}: Permission denied\n"
 

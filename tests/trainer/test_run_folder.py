@@ -10,6 +10,7 @@ import pytest
 from attention_swap_reid.trainer import run_folder
 from attention_swap_reid.trainer.run_folder import (Interrupted, RunFolder, RunFolderError, RunLock,
                                                     create_run_folder)
+from tests.conftest import patch_mkdir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +46,7 @@ def test_unwritable_output_dir(tmp_path, monkeypatch):
     def read_only(path, mode=0o777):
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(os, "mkdir", read_only)  # root ignores chmod
+    patch_mkdir(monkeypatch, read_only)
     with pytest.raises(RunFolderError, match="output.dir: cannot create a run folder in .*: Read-only file system"):
         create_run_folder(tmp_path, "t")
 
