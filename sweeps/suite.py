@@ -15,12 +15,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from attention_swap_reid.sweeps.figure import figure_name
 from attention_swap_reid.sweeps.report import sweep_section
 from attention_swap_reid.sweeps.spec import Sweep, load_sweep
 from attention_swap_reid.sweeps.stats import Cell
+from attention_swap_reid.trainer.safe_yaml import read_yaml
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, option
 
 
@@ -47,8 +46,8 @@ def is_suite(path: str | os.PathLike) -> bool:
     """Whether the YAML file at `path` is a suite (has `sweeps`); False for anything unreadable
     (`load_sweep` then names the problem)."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raw = read_yaml(path)
+    except ConfigError:
         return False
     return isinstance(raw, dict) and "sweeps" in raw
 
@@ -56,7 +55,7 @@ def is_suite(path: str | os.PathLike) -> bool:
 def load_suite(path: str | os.PathLike) -> Suite:
     """Read a suite file and every sweep file it names; raises ConfigError naming the file and key."""
     path = os.fspath(path)
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     problems: list[str] = []
     spec = build(SuiteFile, raw, "", problems)
     if not spec.sweeps:

@@ -14,7 +14,6 @@ are done by `trainer.preflight`, still before any work.
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ import yaml
 
 from attention_swap_reid.kernels import config as kernels_config
 from attention_swap_reid.trainer.model import model_name_problem
+from attention_swap_reid.trainer.safe_yaml import parse_yaml, read_yaml, yaml_problem
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, derived_section, option, section
 
 __all__ = ["Config", "ConfigError", "load_config", "read_yaml", "from_dict", "parse_overrides", "to_dict",
@@ -195,33 +195,6 @@ def _combinations(cfg: Config) -> list[str]:
     return problems
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that refuses a key given twice in one mapping (plain YAML keeps the
-    last, so a repeated section would silently replace the first)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue  # SafeLoader reports it
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {seen[key]}); merge the two into one",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep)
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """A YAML error in one line: what is wrong and where."""
-    mark = getattr(error, "problem_mark", None)
-    what = getattr(error, "problem", None) or str(error).splitlines()[0]
-    return f"line {mark.line + 1}, column {mark.column + 1}: {what}" if mark else what
-
-
 def _set_path(raw: dict, dotted: str, value: Any) -> None:
     node = raw
     keys = dotted.split(".")
@@ -243,9 +216,10 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]
         if not sep or not key.strip():
             raise ConfigError([f"{item!r}: expected KEY=VALUE, e.g. train.epochs=3"], "--set")
         try:
-            value = yaml.load(text, Loader=UniqueKeyLoader) if text.strip() else None
+            value = parse_yaml(text) if text.strip() else None
         except yaml.YAMLError as e:
-            raise ConfigError([f"{key.strip()}: the value {text!r} is not valid YAML ({_yaml_problem(e)}); "
+            shown = text if len(text) <= 60 else f"{text[:40]}...{text[-10:]}"
+            raise ConfigError([f"{key.strip()}: the value {shown!r} is not valid YAML ({yaml_problem(e)}); "
                                f"quote a string, e.g. {key.strip()}='\"...\"'"], "--set") from None
         out.append((key.strip(), value))
     return out
@@ -265,29 +239,6 @@ def from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = (), source: st
     if problems:
         raise ConfigError(problems, source)
     return cfg
-
-
-def read_yaml(path: str | os.PathLike) -> Any:
-    """Parse a UTF-8 YAML file, refusing duplicate keys; raises `ConfigError` naming the file
-    (and line) when it is missing, unreadable, not UTF-8 or not valid YAML."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConfigError([f"{path}: file not found"])
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot read: {e.strerror or e}"]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise ConfigError([f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
-                           f"save the file as UTF-8"]) from None
-    try:
-        return yaml.load(text, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"{path}: not valid YAML: {_yaml_problem(e)}"]) from None
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
