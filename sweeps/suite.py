@@ -19,6 +19,7 @@ from attention_swap_reid.sweeps.figure import figure_name
 from attention_swap_reid.sweeps.report import sweep_section
 from attention_swap_reid.sweeps.spec import Sweep, load_sweep
 from attention_swap_reid.sweeps.stats import Cell
+from attention_swap_reid.trainer.disk import atomic_write_text, disk_error
 from attention_swap_reid.trainer.safe_yaml import read_yaml
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, option
 
@@ -86,8 +87,11 @@ def write_suite_report(suite: Suite, parts: list[tuple[Sweep, list[Cell], int]])
         text += sweep_section(sweep, cells, n_runs, figure, level=2)
     if reading.is_file():
         text += ["## Notes", "", reading.read_text(encoding="utf-8").strip(), ""]
-    suite.out.parent.mkdir(parents=True, exist_ok=True)
-    suite.out.write_text("\n".join(text), encoding="utf-8")
+    try:
+        suite.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_error(suite.out.parent, e) from None
+    atomic_write_text(suite.out, "\n".join(text))
 
 
 def _anchor(title: str) -> str:
