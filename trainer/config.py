@@ -14,18 +14,20 @@ are done by `trainer.preflight`, still before any work.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from typing import Any, Literal
 
 import yaml
 
+from attention_swap_reid.dali_pipes.check import ImageLimits
 from attention_swap_reid.kernels import config as kernels_config
 from attention_swap_reid.trainer.model import model_name_problem
 from attention_swap_reid.trainer.safe_yaml import parse_yaml, read_yaml, yaml_problem
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, derived_section, option, section
 
 __all__ = ["Config", "ConfigError", "load_config", "read_yaml", "from_dict", "parse_overrides", "to_dict",
-           "dump_config"]
+           "default_value", "dump_config"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class DataConfig:
     letterbox: bool = option(False, "pad to the aspect ratio by edge replication instead of stretching")
     unmasked: Literal["error", "keep", "drop"] = option(
         "error", "training rows without a person mask: stop, train them un-augmented, or leave them out")
+    max_image_pixels: int = option(ImageLimits.max_pixels, "largest image or mask (width x height, from its "
+                                   "header; checked before decoding)", ge=1)
+    max_image_bytes: int = option(ImageLimits.max_bytes, "largest image or mask file in bytes", ge=1)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,9 @@ class EvalConfig:
     flip: bool = option(False, "average features of the image and its mirror")
     rerank: bool = option(False, "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
     max_rank: int = option(50, "length of the CMC curve (the summary reports rank-10)", ge=10)
+    unmatched_queries: Literal["error", "drop"] = option(
+        "error", "query rows without a gallery image of their pid from another camera: stop, or leave them out "
+                 "of the evaluation (counted in the log)")
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,9 @@ def _combinations(cfg: Config) -> list[str]:
     if cfg.model.pretrained == "imagenet" and not cfg.model.weights:
         problems.append("model.weights: pretrained: imagenet needs a local weights file (no download); "
                         "set model.weights or use pretrained: none")
+    if not cfg.name or any(sep in cfg.name for sep in ("/", "\\", "\0")):
+        problems.append(f"name: {cfg.name!r} is not a folder name: the run folder is <output.dir>/<name>-<timestamp> "
+                        f"and must stay in output.dir; allowed: a name without '/' or '\\'")
     if cfg.data.synthetic is not None and os.path.basename(cfg.data.manifest) != "manifest.csv":
         problems.append(f"data.manifest: with data.synthetic the world is written as <dir>/manifest.csv, "
                         f"got {cfg.data.manifest!r}")
@@ -244,6 +255,18 @@ def from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = (), source: st
 def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config file, apply `--set` overrides and validate; raises `ConfigError`."""
     return from_dict(read_yaml(path) or {}, overrides, source=os.fspath(path))
+
+
+def default_value(key: str) -> Any:
+    """The default of config key `key` ("train.amp", "data.synthetic.seed"), as `to_dict` gives
+    values (tuples as lists); KeyError for a path that is not a key."""
+    cls: Any = Config
+    *sections, name = key.split(".")
+    for part in sections:
+        hint = typing.get_type_hints(cls)[part]
+        cls = next((a for a in typing.get_args(hint) if is_dataclass(a)), hint)  # `X | None` -> X
+    found = {f.name: f for f in fields(cls)}[name]
+    return _plain(found.default if found.default is not MISSING else asdict(found.default_factory()))
 
 
 def to_dict(cfg: Config) -> dict:
