@@ -52,8 +52,9 @@ def image_header(path: str | os.PathLike) -> Header:
                     raise HeaderError(f"{header.format} header says {header.width}x{header.height} pixels")
                 return header
     other = next((name for magic, name in _OTHER_FORMATS if start.startswith(magic)), None)
-    what = f"a {other} file" if other else "not an image format the loader's decoder reads"
-    raise HeaderError(f"{what} (DALI reads {', '.join(DECODER_FORMATS)})")
+    what = (f"is a {other} file, a format the loader's decoder (DALI) does not read" if other
+            else "is in no image format the loader's decoder (DALI) reads")
+    raise HeaderError(f"{what}; allowed: {', '.join(DECODER_FORMATS)}")
 
 
 def _read_at(f: BinaryIO, offset: int, size: int, what: str) -> bytes:

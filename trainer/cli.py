@@ -286,7 +286,7 @@ def _run(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo, devi
         if info.is_main:
             log.info("run folder %s (%s, %d process(es), loader on %s)", run_dir, device, info.world_size,
                      loader_device)
-            for leftover in getattr(context, "leftovers", []):
+            for leftover in context.leftovers:
                 log.warning("removed %s, a temporary file left by a process killed while writing it", leftover)
             for note in notes:
                 log.warning("%s", note)

@@ -65,7 +65,8 @@ def test_the_check_passes_exactly_what_the_loader_decodes(format_files, name, tm
 def test_a_gif_is_a_problem_with_its_row(format_files, tmp_path):
     path = write_csv(tmp_path / "m.csv", [[str(format_files / "a.gif"), "", 1, 0, 0, "train"]])
     [problem] = check_manifest(path, ["train"], masks=False)
-    assert problem.row == 2 and problem.message == (f"image a GIF file (DALI reads {', '.join(DECODER_FORMATS)})")
+    assert problem.row == 2 and problem.message == (f"image is a GIF file, a format the loader's decoder (DALI) "
+                                                    f"does not read; allowed: {', '.join(DECODER_FORMATS)}")
 
 
 def with_size(jpeg: bytes, width: int, height: int) -> bytes:
@@ -132,8 +133,8 @@ def test_the_limits_can_be_raised(tmp_path, capsys):
 @pytest.mark.parametrize("data,why", [
     (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG header is cut short"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG header is cut short or has no IHDR chunk first"),
-    (b"GIF89a\x18\x00(\x00", "a GIF file"),
-    (b"hello world, not an image", "not an image format the loader's decoder reads"),
+    (b"GIF89a\x18\x00(\x00", "is a GIF file, a format the loader's decoder"),
+    (b"hello world, not an image", "is in no image format the loader's decoder"),
 ])
 def test_damaged_headers_are_one_clear_reason(tmp_path, data, why):
     (tmp_path / "x").write_bytes(data)
