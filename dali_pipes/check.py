@@ -400,12 +400,14 @@ def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None,
     may repeat training pids for other people (MSMT17), so a shared pid is no leak. Image and
     mask files over `limits` are problems, found before they are read. Training rows without a
     person mask are problems of kind `UNMASKED`, query rows without a gallery match of kind
-    `UNMATCHED`; training masks that look inverted are one of kind `WARNING` (no fault); a
-    manifest that cannot be read gives one problem of kind `UNREADABLE`. Each file is read
-    once: its bytes are decoded and hashed (to find copies across splits).
+    `UNMATCHED`; a manifest that cannot be read gives one problem of kind `UNREADABLE`. Each
+    file is read once: its bytes are decoded and hashed (to find copies across splits).
+    Warnings (kind `WARNING`: training masks that look inverted) are no problems and are left
+    out here; `inspect_manifest` returns them too.
     """
-    return inspect_manifest(path, splits, check_files=check_files, masks=masks, num_threads=num_threads,
-                            progress=progress, separate_test_ids=separate_test_ids, limits=limits)[1]
+    problems = inspect_manifest(path, splits, check_files=check_files, masks=masks, num_threads=num_threads,
+                                progress=progress, separate_test_ids=separate_test_ids, limits=limits)[1]
+    return [p for p in problems if p.kind != WARNING]
 
 
 def inspect_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None, *,
@@ -413,7 +415,8 @@ def inspect_manifest(path: str | os.PathLike, splits: Iterable[str] | None = Non
                      progress: bool = False, separate_test_ids: bool = False,
                      limits: ImageLimits = ImageLimits()) -> tuple[list[Sample], list[Problem]]:
     """`check_manifest`, also returning the rows of `splits` that parsed (manifest order), so a
-    caller that goes on to use them reads the manifest once."""
+    caller that goes on to use them reads the manifest once, and the warnings among the
+    problems (kind `WARNING`)."""
     path = os.fspath(path)
     samples, problems = parse_manifest(path)
     wanted = set(splits) if splits is not None else {"train", "query", "gallery"}
@@ -463,8 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         limits = ImageLimits(args.max_image_pixels, args.max_image_bytes)
     except ValueError as e:
         parser.error(str(e))
-    problems = check_manifest(args.manifest, args.splits, num_threads=args.threads, progress=True,
-                              separate_test_ids=args.separate_test_ids, limits=limits)
+    _, problems = inspect_manifest(args.manifest, args.splits, num_threads=args.threads, progress=True,
+                                   separate_test_ids=args.separate_test_ids, limits=limits)
     unreadable = [p for p in problems if p.kind == UNREADABLE]
     if unreadable:
         print(f"{parser.prog}: error: {unreadable[0]}", file=sys.stderr)

@@ -78,8 +78,6 @@ def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until:
         if result.startswith("failed"):
             failed.append(f"{spec.run_id}: {result}, see {sweep.runs_dir / spec.run_id / 'stdout.log'}")
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # -> the runs still going are stopped
-        signal.signal(signum, lambda signum, _: sys.exit(128 + signum))
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         for future in as_completed([pool.submit(train, i, spec) for i, spec in todo]):
@@ -141,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             _print_plan(sweep, expand(sweep))
         return 0
     failed: list[str] = []
+    # SIGTERM, SIGHUP: exit, so that the runs still going are stopped and no temporary file stays
+    previous = {signum: signal.signal(signum, lambda number, _: sys.exit(128 + number))
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         parts = [(sweep, *_sweep(sweep, args, deadline, failed)) for sweep in sweeps]
         if suite is not None:
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainerError as e:  # a runs_dir in use, a file the disk refused
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
     if failed:
         print(f"{len(failed)} run(s) failed:\n  " + "\n  ".join(failed), file=sys.stderr)
         return EXIT_FAILED

@@ -211,6 +211,7 @@ def test_a_sigterm_during_a_checkpoint_write_and_a_sighup_stop_cleanly(tiny_worl
             os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(checkpoint_module.torch, "save", sigterm_in_the_second_save)
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
     cfg = write_config(tmp_path, tiny_world, augment={"p": 0.0}, train={"epochs": 3, "eval_every": 0})
     assert cli.main([str(cfg)]) == 143
     [run_dir] = run_folders(tmp_path)
@@ -227,7 +228,7 @@ def test_a_sigterm_during_a_checkpoint_write_and_a_sighup_stop_cleanly(tiny_worl
     assert cli.main(["--resume", str(run_dir)]) == 129
     hint = f"stopped by SIGHUP; continue with: python trainer/run.py --resume {run_dir}"
     assert f"\n{hint}\n" in capsys.readouterr().err and hint in (run_dir / "train.log").read_text()
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the CLI's handlers are gone after it
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == handlers  # the CLI's are gone
 
 
 def test_temporary_files_of_a_killed_run_are_removed_at_the_next_start(trained, tmp_path, capsys):
