@@ -138,9 +138,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable[dict], loss_fn: nn.Module
     bar.close()
     seconds = time.perf_counter() - start
     values = torch.cat([all_reduce_sum(on_device), health]).tolist()
-    _check_health(values[len(SUMMED):], steps, epoch, scaled, sync_every)
-    sums = dict(zip(SUMMED, values))
     wait_all, seconds_all = all_reduce_sum(torch.tensor([wait, seconds], dtype=torch.float64)).tolist()
+    _check_health(values[len(SUMMED):], steps, epoch, scaled, sync_every)  # after the collectives: no rank waits
+    sums = dict(zip(SUMMED, values))
     out = {key: sums[key] / max(sums["batches"], 1.0) for key in LOSSES}
     out.update(acc=sums["correct"] / max(sums["images"], 1.0), swap_rate=sums["swapped"] / max(sums["images"], 1.0),
                img_s=sums["images"] / max(seconds, 1e-9),
