@@ -9,7 +9,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "ReIDLoader": ".loader", "EvalLoader": ".loader",
-    "check_manifest": ".check",
+    "check_manifest": ".check", "ImageLimits": ".check",
     "CheckedManifest": ".checked", "checked_manifest": ".checked",
     "read_manifest": ".manifest", "write_manifest": ".manifest",
     "Sample": ".manifest", "Problem": ".manifest", "ManifestError": ".manifest",

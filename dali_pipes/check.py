@@ -1,18 +1,23 @@
 """Validate a manifest before a long run: `python -m attention_swap_reid.dali_pipes.check MANIFEST`.
 
-Checks every row: the files exist, can be read and decode completely (also a JPEG whose image
-data ends early, which the decoder only warns about and fills with grey), a mask has its
-image's size, is lossless (PNG, not JPEG) and, on train rows, exists and is not empty (a mask
-that holds a person the loader cannot see, 16-bit values below 256 or a person only in the
-alpha channel, says so), pid/camid/viewpoint are integers, negative pids (junk and distractor
-codes) are on gallery rows only, the split is known, and every query pid has a gallery match
-from another camera. Across rows: no image is listed twice, no image is in two splits (the
+Checks every row: the files exist, can be read, are in a format the loader's decoder (DALI)
+reads (`image_header.DECODER_FORMATS`: a GIF, which OpenCV would read, is a problem), are no
+larger than the limits (`ImageLimits`: pixels and bytes, from the file's size and header,
+before anything is decoded or read whole) and decode completely (also a JPEG whose image data
+ends early, which the decoder only warns about and fills with grey), a mask has its image's
+size, is lossless (PNG, not JPEG) and, on train rows, exists and is not empty (a mask that
+holds a person the loader cannot see, 16-bit values below 256 or a person only in the alpha
+channel, says so), pid/camid/viewpoint are 64-bit integers (what the loader and the trainer
+hold them in), negative pids (junk and distractor codes) are on gallery rows only, the split
+is known, and every query pid has a gallery match from another camera. Across rows: no image is listed twice, no image is in two splits (the
 same path, or a byte-identical copy), and no query/gallery identity is also a training
 identity (gallery pids <= 0 are the datasets' distractor and junk codes, no identity;
 `--separate-test-ids` for datasets whose test pids are a numbering of their own, as MSMT17's).
 Reports *every* problem with its row number and path, exits 1 if there is any, 0 with a
 one-line summary otherwise, and 2 with one line when the manifest itself cannot be read
-(missing, no permission, not UTF-8 text). Never modifies anything.
+(missing, no permission, not UTF-8 text). Never modifies anything. Training masks that mark
+nearly the whole image as person on most rows (inverted masks: person 0, background 255) are
+a warning (stderr; exit status unchanged).
 
 Training rows without a person mask (no mask, or an empty one: where a person detector found
 nobody) are problems by default; `--unmasked keep|drop` checks for a loader that keeps them
@@ -28,29 +33,72 @@ import os
 import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Iterable
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from attention_swap_reid.dali_pipes.manifest import (UNMASKED, UNMASKED_ACTIONS, UNREADABLE, Problem, Sample,
-                                                     parse_manifest, summarize)
+from attention_swap_reid.dali_pipes.image_header import HeaderError, image_header
+from attention_swap_reid.dali_pipes.manifest import (UNMASKED, UNMASKED_ACTIONS, UNMATCHED, UNREADABLE, WARNING,
+                                                     Problem, Sample, parse_manifest, summarize)
 
 _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 _JPEG_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+INVERTED_COVER = 0.9
+"""A training mask whose person covers more than this share of the image looks inverted; more
+than half of the masks like that is a warning."""
 _PROBE = np.random.default_rng(0).integers(1, 0xFF, 512, dtype=np.uint8).tobytes()
 """Bytes without 0xFF, so no marker, spliced before a JPEG's end marker: a JPEG whose image
 data is complete ignores them; one whose data ends early decodes them where it would have
 filled in grey (see `_jpeg_ends_early`)."""
 
 
-def _read_bytes(path: str) -> tuple[bytes, str]:
-    """The file's bytes, or (b"", why) when it is missing, cannot be read or is empty."""
+@dataclass(frozen=True)
+class ImageLimits:
+    """The largest image or mask file the check lets through: `max_pixels` (width x height, as
+    the header says; the default is 4096 x 4096) and `max_bytes` (the file's size; 64 MiB).
+    Person crops are far smaller; a larger file is a mistake or a decompression bomb (a 1 MB
+    PNG of 30000 x 30000 pixels decodes to 2.7 GB). Raise them with the trainer's
+    `data.max_image_pixels` / `data.max_image_bytes`, or the check's `--max-image-pixels` /
+    `--max-image-bytes`."""
+
+    max_pixels: int = 4096 * 4096
+    max_bytes: int = 64 * 2 ** 20
+
+    def __post_init__(self):
+        if self.max_pixels < 1 or self.max_bytes < 1:
+            raise ValueError(f"image limits must be >= 1, got {self.max_pixels} pixels, {self.max_bytes} bytes")
+
+
+def _size_problem(path: str, limits: ImageLimits) -> str:
+    """Why the file at `path` is not read (missing, not a decoder format, over a limit: from its
+    size and header only), "" when it may be."""
     if not os.path.isfile(path):
-        return b"", "file not found"
+        return "file not found"
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "file is empty"
+        if size > limits.max_bytes:
+            return (f"file is {size / 2 ** 20:.1f} MiB, over the limit of {limits.max_bytes / 2 ** 20:.1f} MiB "
+                    f"(raise it with data.max_image_bytes / --max-image-bytes)")
+        header = image_header(path)
+    except HeaderError as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if header.pixels > limits.max_pixels:
+        return (f"{header.format} header says {header.width}x{header.height} pixels (WxH), over the limit of "
+                f"{limits.max_pixels} pixels (raise it with data.max_image_pixels / --max-image-pixels)")
+    return ""
+
+
+def _read_bytes(path: str) -> tuple[bytes, str]:
+    """The file's bytes, or (b"", why) when it cannot be read or is empty."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -74,7 +122,10 @@ def _structure_fault(data: bytes, lossless: bool) -> str:
 
 def _decode(data: bytes, flags: int) -> np.ndarray | None:
     """The image in `data` decoded by OpenCV with `flags`, or None."""
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:  # e.g. more pixels than OpenCV allows
+        return None
     return None if array is None or array.size == 0 else array
 
 
@@ -173,10 +224,15 @@ def _jpeg_ends_early(data: bytes, luma: np.ndarray) -> str:
     return ""
 
 
-def _read_image(path: str, flags: int, lossless: bool = False) -> tuple[np.ndarray | None, bytes, str]:
+def _read_image(path: str, flags: int, lossless: bool = False,
+                limits: ImageLimits = ImageLimits()) -> tuple[np.ndarray | None, bytes, str]:
     """Read and decode `path` fully: (array, bytes, "") or (None, bytes read, reason).
     `lossless`: refuse JPEG. `flags`: OpenCV's decoding flags, for what is not a JPEG (a JPEG
-    gives its luma plane, which `_jpeg_ends_early` needs)."""
+    gives its luma plane, which `_jpeg_ends_early` needs). Nothing is read beyond the header
+    of a file the loader cannot decode or that is over the `limits`."""
+    why = _size_problem(path, limits)
+    if why:
+        return None, b"", why
     data, why = _read_bytes(path)
     if not data:
         return None, b"", why
@@ -209,15 +265,17 @@ def _unseen_person(data: bytes) -> str:
     return ""
 
 
-def _check_mask(manifest: str, s: Sample, image: np.ndarray | None) -> list[Problem]:
-    """The problems of a row's mask (`image`: the row's decoded image, None when it failed)."""
+def _check_mask(manifest: str, s: Sample, image: np.ndarray | None,
+                limits: ImageLimits) -> tuple[list[Problem], float | None]:
+    """The problems of a row's mask (`image`: the row's decoded image, None when it failed),
+    and the share of its pixels that are person (None without a decoded mask)."""
     if not s.mask:
         if s.split == "train":
-            return [Problem(manifest, s.row, "train row has no mask (the augmentation needs one)", kind=UNMASKED)]
-        return []
-    mask, data, why = _read_image(s.mask, cv2.IMREAD_GRAYSCALE, lossless=True)
+            return [Problem(manifest, s.row, "train row has no mask (the augmentation needs one)", kind=UNMASKED)], None
+        return [], None
+    mask, data, why = _read_image(s.mask, cv2.IMREAD_GRAYSCALE, lossless=True, limits=limits)
     if mask is None:
-        return [Problem(manifest, s.row, f"mask {why}", s.mask)]
+        return [Problem(manifest, s.row, f"mask {why}", s.mask)], None
     problems = []
     if image is not None and mask.shape[:2] != image.shape[:2]:
         problems.append(Problem(manifest, s.row, f"mask size {mask.shape[1]}x{mask.shape[0]} differs from "
@@ -227,16 +285,31 @@ def _check_mask(manifest: str, s: Sample, image: np.ndarray | None) -> list[Prob
         problems.append(Problem(manifest, s.row, f"mask is empty as an 8-bit grey image, as the loader reads it: "
                                                  f"{unseen}", s.mask) if unseen else
                         Problem(manifest, s.row, "mask is empty (no person pixel)", s.mask, kind=UNMASKED))
-    return problems
+    return problems, np.count_nonzero(mask) / mask.size
 
 
-def _check_files(manifest: str, s: Sample, masks: bool) -> tuple[list[Problem], bytes]:
-    """The problems of one row's files, and a digest of its image's bytes (b"" when unread)."""
-    image, data, why = _read_image(s.image, cv2.IMREAD_UNCHANGED)
+def _check_files(manifest: str, s: Sample, masks: bool,
+                 limits: ImageLimits) -> tuple[list[Problem], bytes, float | None]:
+    """The problems of one row's files, a digest of its image's bytes (b"" when unread) and
+    the share of its mask that is person (None without a mask)."""
+    image, data, why = _read_image(s.image, cv2.IMREAD_UNCHANGED, limits=limits)
     problems = [] if image is not None else [Problem(manifest, s.row, f"image {why}", s.image)]
+    cover = None
     if masks:
-        problems += _check_mask(manifest, s, image)
-    return problems, hashlib.blake2b(data, digest_size=16).digest() if data else b""
+        found, cover = _check_mask(manifest, s, image, limits)
+        problems += found
+    return problems, hashlib.blake2b(data, digest_size=16).digest() if data else b"", cover
+
+
+def check_inverted_masks(manifest: str, covers: dict[int, float]) -> list[Problem]:
+    """A warning when more than half of the training masks (`covers`: row -> share of the
+    mask that is person) mark nearly the whole image as person: masks saved inverted."""
+    inverted = sorted(row for row, cover in covers.items() if cover > INVERTED_COVER)
+    if not covers or 2 * len(inverted) <= len(covers):
+        return []
+    return [Problem(manifest, 0, f"{len(inverted)} of {len(covers)} training masks mark more than "
+                                 f"{INVERTED_COVER:.0%} of the image as person (first: row {inverted[0]}): are they "
+                                 f"inverted? masks are 0 for the background and non-zero for the person", kind=WARNING)]
 
 
 def check_pids(manifest: str, samples: list[Sample]) -> list[Problem]:
@@ -309,49 +382,60 @@ def check_query_matches(manifest: str, samples: list[Sample]) -> list[Problem]:
         if s.split == "gallery":
             gallery_cams[s.pid].add(s.camid)
     return [Problem(manifest, s.row, f"query pid {s.pid} (camera {s.camid}) has no gallery image of the "
-                                     f"same pid from another camera", s.image)
+                                     f"same pid from another camera", s.image, kind=UNMATCHED)
             for s in samples
             if s.split == "query" and not (gallery_cams.get(s.pid, set()) - {s.camid})]
 
 
 def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None, *,
                    check_files: bool = True, masks: bool = True, num_threads: int | None = None,
-                   progress: bool = False, separate_test_ids: bool = False) -> list[Problem]:
+                   progress: bool = False, separate_test_ids: bool = False,
+                   limits: ImageLimits = ImageLimits()) -> list[Problem]:
     """Return every problem of the manifest at `path` (an empty list: it is fine).
 
     `splits` restricts the checks to those splits (e.g. ``("train",)`` for a training
     loader); the checks across splits run on the splits checked (the query/gallery match check
     when both query and gallery are). `masks=False` checks the images only (for a loader that
     reads no mask). `separate_test_ids`: query/gallery pids are a numbering of their own that
-    may repeat training pids for other people (MSMT17), so a shared pid is no leak. Training
-    rows without a person mask are problems of kind `UNMASKED`; a manifest that cannot be read
-    gives one problem of kind `UNREADABLE`. Each file is read once: its bytes are decoded and
-    hashed (to find copies across splits).
+    may repeat training pids for other people (MSMT17), so a shared pid is no leak. Image and
+    mask files over `limits` are problems, found before they are read. Training rows without a
+    person mask are problems of kind `UNMASKED`, query rows without a gallery match of kind
+    `UNMATCHED`; a manifest that cannot be read gives one problem of kind `UNREADABLE`. Each
+    file is read once: its bytes are decoded and hashed (to find copies across splits).
+    Warnings (kind `WARNING`: training masks that look inverted) are no problems and are left
+    out here; `inspect_manifest` returns them too.
     """
-    return inspect_manifest(path, splits, check_files=check_files, masks=masks, num_threads=num_threads,
-                            progress=progress, separate_test_ids=separate_test_ids)[1]
+    problems = inspect_manifest(path, splits, check_files=check_files, masks=masks, num_threads=num_threads,
+                                progress=progress, separate_test_ids=separate_test_ids, limits=limits)[1]
+    return [p for p in problems if p.kind != WARNING]
 
 
 def inspect_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None, *,
                      check_files: bool = True, masks: bool = True, num_threads: int | None = None,
-                     progress: bool = False, separate_test_ids: bool = False) -> tuple[list[Sample], list[Problem]]:
+                     progress: bool = False, separate_test_ids: bool = False,
+                     limits: ImageLimits = ImageLimits()) -> tuple[list[Sample], list[Problem]]:
     """`check_manifest`, also returning the rows of `splits` that parsed (manifest order), so a
-    caller that goes on to use them reads the manifest once."""
+    caller that goes on to use them reads the manifest once, and the warnings among the
+    problems (kind `WARNING`)."""
     path = os.fspath(path)
     samples, problems = parse_manifest(path)
     wanted = set(splits) if splits is not None else {"train", "query", "gallery"}
     chosen = [s for s in samples if s.split in wanted]
     digests: dict[int, bytes] = {}
+    covers: dict[int, float] = {}  # training row -> share of its mask that is person
     if check_files and chosen:
         workers = num_threads or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers) as pool:
-            results = pool.map(lambda s: _check_files(path, s, masks), chosen)
+            results = pool.map(lambda s: _check_files(path, s, masks, limits), chosen)
             if progress:
                 from tqdm import tqdm
                 results = tqdm(results, total=len(chosen), desc="checking files", unit="row")
-            for s, (found, digest) in zip(chosen, results):
+            for s, (found, digest, cover) in zip(chosen, results):
                 problems.extend(found)
                 digests[s.row] = digest
+                if cover is not None and s.split == "train":
+                    covers[s.row] = cover
+    problems += check_inverted_masks(path, covers)
     problems += check_pids(path, chosen) + check_repeated_images(path, chosen, digests)
     if "train" in wanted and wanted & {"query", "gallery"} and not separate_test_ids:
         problems.extend(check_shared_ids(path, chosen))
@@ -373,13 +457,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--separate-test-ids", action="store_true",
                         help="query/gallery pids are a numbering of their own that may repeat training pids "
                              "for other people (MSMT17): a pid in train and query/gallery is no leak")
+    parser.add_argument("--max-image-pixels", type=int, default=ImageLimits.max_pixels, metavar="N",
+                        help="largest image or mask, width x height as its header says (default %(default)s)")
+    parser.add_argument("--max-image-bytes", type=int, default=ImageLimits.max_bytes, metavar="N",
+                        help="largest image or mask file in bytes (default %(default)s)")
     args = parser.parse_args(argv)
-    problems = check_manifest(args.manifest, args.splits, num_threads=args.threads, progress=True,
-                              separate_test_ids=args.separate_test_ids)
+    try:
+        limits = ImageLimits(args.max_image_pixels, args.max_image_bytes)
+    except ValueError as e:
+        parser.error(str(e))
+    _, problems = inspect_manifest(args.manifest, args.splits, num_threads=args.threads, progress=True,
+                                   separate_test_ids=args.separate_test_ids, limits=limits)
     unreadable = [p for p in problems if p.kind == UNREADABLE]
     if unreadable:
         print(f"{parser.prog}: error: {unreadable[0]}", file=sys.stderr)
         return 2
+    for warning in (p for p in problems if p.kind == WARNING):
+        print(f"warning: {warning}", file=sys.stderr)
+    problems = [p for p in problems if p.kind != WARNING]
     if args.unmasked != "error":
         unmasked = [p for p in problems if p.kind == UNMASKED]
         problems = [p for p in problems if p.kind != UNMASKED]

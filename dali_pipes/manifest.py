@@ -49,6 +49,12 @@ UNMASKED_ACTIONS = {
     "drop": "they are left out of training",
 }
 """What a loader does with the `UNMASKED` rows, by its `unmasked` option."""
+UNMATCHED = "unmatched"
+"""`Problem.kind` of a query row without a gallery image of its pid from another camera: the
+evaluation cannot score it; a run stops on it, or leaves it out (`eval.unmatched_queries`)."""
+WARNING = "warning"
+"""`Problem.kind` of what looks wrong but may be meant (masks that look inverted): said, never
+a reason to stop."""
 UNREADABLE = "unreadable"
 """`Problem.kind` of a manifest that cannot be read at all (missing, no permission, not UTF-8
 text, not CSV): a usage fault rather than a problem of its rows (`python -m attention_swap_reid.dali_pipes.check`
@@ -57,8 +63,8 @@ exits 2 on it)."""
 
 @dataclass(frozen=True)
 class Problem:
-    """A problem found in a manifest: where (file, row) and what; `kind` is "", `UNMASKED` or
-    `UNREADABLE`."""
+    """A problem found in a manifest: where (file, row) and what; `kind` is "", `UNMASKED`,
+    `UNMATCHED`, `WARNING` or `UNREADABLE`."""
 
     manifest: str
     row: int
@@ -86,14 +92,22 @@ class ManifestError(ValueError):
         super().__init__(f"{len(self.problems)} problem(s) in manifest:\n  {shown}{more}{hint}")
 
 
+INT64 = (-2 ** 63, 2 ** 63 - 1)
+"""The range of pid, camid and viewpoint: the loader and the trainer hold them as int64."""
+
+
 def _parse_int(value: str, column: str, default: int | None = None) -> int:
     value = (value or "").strip()
     if value == "" and default is not None:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValueError(f"column '{column}' must be an integer, got {value!r}") from None
+    if not INT64[0] <= number <= INT64[1]:
+        raise ValueError(f"column '{column}' is {number}, outside the 64-bit integer range the loader and the "
+                         f"trainer hold it in ({INT64[0]} .. {INT64[1]})")
+    return number
 
 
 def _manifest_text(path: str) -> tuple[str, Problem | None]:
@@ -195,16 +209,17 @@ def write_manifest(path: str | os.PathLike, samples: Iterable[Sample], extra_col
     """Write samples as a manifest; paths are made relative to the manifest's folder.
 
     Written to a temporary file and renamed, so an interrupted write leaves no half manifest
-    (and a failed one no temporary file). Raises `OutputError` when `path` is a folder.
+    (and a failed one no temporary file). Raises `OutputError` when `path` is a folder, or in
+    one line naming it when the disk refuses the write (e.g. "No space left on device").
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         raise OutputError(f"{path} is a folder; give the manifest's file path")
     root = os.path.dirname(os.path.abspath(path))
-    os.makedirs(root, exist_ok=True)
     extra_columns = list(extra_columns)
     tmp = path + ".tmp"
     try:
+        os.makedirs(root, exist_ok=True)
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(list(COLUMNS) + extra_columns)
@@ -213,6 +228,8 @@ def write_manifest(path: str | os.PathLike, samples: Iterable[Sample], extra_col
                 writer.writerow([rel(s.image), rel(s.mask), s.pid, s.camid, s.viewpoint, s.split]
                                 + [s.extra.get(c, "") for c in extra_columns])
         os.replace(tmp, path)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -103,12 +103,19 @@ def _read_rgb(path: str) -> np.ndarray | None:
 
 
 def _write_png(path: str, mask: np.ndarray) -> None:
-    """Write atomically, so an interrupted run never leaves a half PNG that a resume would keep."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    """Write atomically, so an interrupted run never leaves a half PNG that a resume would keep.
+    Encoded here and written by Python, so a refused write (a full disk) is a `MaskError` with
+    the system's reason, naming the mask (OpenCV's `imwrite` only says False)."""
     tmp = path[:-len(".png")] + ".tmp.png"
-    if not cv2.imwrite(tmp, mask):
-        raise OSError(f"cannot write mask {tmp}")
-    os.replace(tmp, path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(cv2.imencode(".png", mask)[1].tobytes())
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise MaskError(f"{path}: cannot write the mask: {e.strerror or e}") from None
 
 
 def segment_batch(model, images: list[np.ndarray], device: str, score_threshold: float) -> list:
@@ -181,10 +188,13 @@ def _write_report(path: str, report: MaskReport) -> None:
         if os.path.isfile(path):
             os.remove(path)  # stale, from an earlier run
         return
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["row", "image", "reason"])
-        writer.writerows(report.no_person)
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["row", "image", "reason"])
+            writer.writerows(report.no_person)
+    except OSError as e:
+        raise MaskError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -240,11 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         samples, report = generate_masks(samples, model, masks_dir, device=device, splits=args.splits,
                                          batch_size=args.batch_size, score_threshold=args.score_threshold)
         write_manifest(out, samples, extra_columns(args.manifest))
+        report_path = os.path.splitext(out)[0] + "_no_person.csv"
+        _write_report(report_path, report)
     except (ManifestError, MaskError, OutputError, OSError) as e:  # OSError: a file that cannot be read or written
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    report_path = os.path.splitext(out)[0] + "_no_person.csv"
-    _write_report(report_path, report)
     selected = [s for s in samples if s.split in args.splits]
     print(f"wrote {out}: {sum(1 for s in selected if s.mask)}/{len(selected)} {'/'.join(args.splits)} rows "
           f"have a mask ({report.written} new, {report.resumed} from an earlier run); masks in {masks_dir}")

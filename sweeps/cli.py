@@ -8,7 +8,10 @@ help, and at which p?), and its report.
 Runs are the baseline (p = 0) once per seed plus every (roi, p, variant, seed), one at a time
 (or N side by side), the *core* runs first (see `sweeps.plan`). The sweep is resumable run by run (see `sweeps.runner`).
 `--until` (UTC wall clock) starts no run after that time and stops a running one at it; the
-report is then written from what finished. Exit codes: 0 done, 2 an invalid sweep file.
+report is then written from what finished. One sweep trains in a runs_dir at a time (a second
+one is refused). SIGTERM and SIGHUP stop the runs going (each leaves its resume point) and exit
+with 143 and 129. Exit codes: 0 done, 1 some run failed (named at the end, with its log), 2 an
+invalid sweep file, a runs_dir in use or a file that could not be written (one line).
 """
 from __future__ import annotations
 
@@ -22,14 +25,16 @@ from attention_swap_reid.sweeps.figure import figure_name, write_figure
 from attention_swap_reid.sweeps.plan import RunSpec, expand
 from attention_swap_reid.sweeps.report import write_report
 from attention_swap_reid.sweeps.inputs import make_inputs
-from attention_swap_reid.sweeps.runner import collect, run_one, status, stop_all, write_results
+from attention_swap_reid.sweeps.runner import collect, run_one, runs_dir_lock, status, stop_all, write_results
 from attention_swap_reid.sweeps.spec import Sweep, load_sweep
 from attention_swap_reid.sweeps.stats import Cell, summarize
 from attention_swap_reid.sweeps.suite import is_suite, load_suite, write_suite_report
+from attention_swap_reid.trainer.disk import atomic_path
+from attention_swap_reid.trainer.errors import TrainerError
 from attention_swap_reid.trainer.typed_tree import ConfigError
 
+EXIT_FAILED = 1
 EXIT_INVALID = 2
-EXIT_SIGTERM = 143
 
 
 def deadline_at(text: str | None) -> datetime | None:
@@ -54,12 +59,13 @@ def _print_plan(sweep: Sweep, specs: list[RunSpec]) -> None:
     print(f"{len(specs)} runs ({sum(s.core for s in specs)} core)")
 
 
-def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until: str | None, jobs: int) -> None:
+def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until: str | None,
+           jobs: int) -> list[str]:
     """Every unfinished run in order, `jobs` at a time, until `deadline` (given as `until` on
-    the command line)."""
+    the command line); returns the failed runs, one line each."""
     todo = [(i, spec) for i, spec in enumerate(specs, 1) if status(sweep, spec) != "done"]
     make_inputs(sweep, list({spec.variant: sweep.variant(spec.variant) for _, spec in todo if spec.variant}.values()))
-    not_started = []
+    not_started, failed = [], []
 
     def train(i: int, spec: RunSpec) -> None:
         if deadline is not None and datetime.now(timezone.utc) >= deadline:
@@ -69,8 +75,9 @@ def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until:
         result = run_one(sweep, spec, deadline)
         minutes = (datetime.now(timezone.utc) - started).total_seconds() / 60
         print(f"{started:%H:%M:%S} [{i}/{len(specs)}] {spec.run_id}: {result} ({minutes:.1f} min)", flush=True)
+        if result.startswith("failed"):
+            failed.append(f"{spec.run_id}: {result}, see {sweep.runs_dir / spec.run_id / 'stdout.log'}")
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_SIGTERM))  # -> the runs still going are stopped
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         for future in as_completed([pool.submit(train, i, spec) for i, spec in todo]):
@@ -82,20 +89,26 @@ def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until:
     pool.shutdown()
     if not_started:
         print(f"--until {until} reached; {len(not_started)} run(s) not started", flush=True)
+    return failed
 
 
-def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None) -> tuple[list[Cell], int]:
-    """Train (unless --report-only) and write the sweep's results.csv, report and figure."""
+def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None,
+           failed: list[str]) -> tuple[list[Cell], int]:
+    """Train (unless --report-only; the failed runs are added to `failed`) and write the
+    sweep's results.csv, report and figure, each whole or not at all."""
     specs = expand(sweep)
     if not args.report_only:
-        _train(sweep, specs, deadline, args.until, args.jobs)
+        with runs_dir_lock(sweep):
+            failed += _train(sweep, specs, deadline, args.until, args.jobs)
     rows = collect(sweep, specs, earlier=sweep.out / "results.csv")
     write_results(rows, sweep.out / "results.csv")
     variants = sweep.file.variants
     cells = summarize(rows, tuple(v.name for v in variants))
     figure = figure_name(variants)
-    write_report(sweep, cells, len(specs), sweep.out / "report.md", figure)
-    write_figure(cells, sweep.out / figure, variants)
+    with atomic_path(sweep.out / "report.md") as report:
+        write_report(sweep, cells, len(specs), report, figure)
+    with atomic_path(sweep.out / figure) as picture:
+        write_figure(cells, picture, variants)
     print(f"{len(rows)}/{len(specs)} runs finished; wrote {sweep.out}/results.csv, report.md, {figure}")
     return cells, len(specs)
 
@@ -125,8 +138,22 @@ def main(argv: list[str] | None = None) -> int:
         for sweep in sweeps:
             _print_plan(sweep, expand(sweep))
         return 0
-    parts = [(sweep, *_sweep(sweep, args, deadline)) for sweep in sweeps]
-    if suite is not None:
-        write_suite_report(suite, parts)
-        print(f"wrote {suite.out}")
+    failed: list[str] = []
+    # SIGTERM, SIGHUP: exit, so that the runs still going are stopped and no temporary file stays
+    previous = {signum: signal.signal(signum, lambda number, _: sys.exit(128 + number))
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        parts = [(sweep, *_sweep(sweep, args, deadline, failed)) for sweep in sweeps]
+        if suite is not None:
+            write_suite_report(suite, parts)
+            print(f"wrote {suite.out}")
+    except TrainerError as e:  # a runs_dir in use, a file the disk refused
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    if failed:
+        print(f"{len(failed)} run(s) failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+        return EXIT_FAILED
     return 0

@@ -2,10 +2,14 @@
 resumable run by run (a run whose `final.json` exists is done, an unfinished one is continued
 with `--resume`), with a per-run timeout and a wall-clock deadline; and results.csv from the
 finished runs (falling back to the rows of an earlier results.csv for runs whose folders are
-gone, e.g. in a fresh clone, so a report can always be rebuilt from what was committed)."""
+gone, e.g. in a fresh clone, so a report can always be rebuilt from what was committed).
+
+One sweep trains in a runs_dir at a time (`runs_dir_lock`: a second one is refused, rather
+than training every run twice)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -18,6 +22,10 @@ from attention_swap_reid import trainer
 from attention_swap_reid.sweeps.plan import RunSpec
 from attention_swap_reid.sweeps.spec import Sweep
 from attention_swap_reid.sweeps.stats import METRICS
+from attention_swap_reid.trainer.disk import atomic_write_text, disk_error
+from attention_swap_reid.trainer.run_folder import RunLock
+
+SWEEP_LOCK = "sweep.lock"  # in runs_dir, held by the sweep that trains there
 
 RUN_PY = Path(trainer.__file__).with_name("run.py")
 STOP_GRACE_S = 30  # after terminate(), before kill()
@@ -55,10 +63,24 @@ def command(sweep: Sweep, spec: RunSpec) -> list[str]:
     return cmd + (["--resume", str(partial[-1])] if partial else [])
 
 
+def runs_dir_lock(sweep: Sweep) -> RunLock:
+    """The lock of the sweep's runs_dir (`with runs_dir_lock(sweep): ...`): a second sweep into
+    the same runs_dir is refused with a `RunFolderError` naming the process that trains there."""
+    try:
+        sweep.runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_error(sweep.runs_dir, e) from None
+    return RunLock(sweep.runs_dir, SWEEP_LOCK)
+
+
 def run_one(sweep: Sweep, spec: RunSpec, deadline: datetime | None) -> str:
-    """Train one run (subprocess, log in `<runs_dir>/<run_id>/stdout.log`); returns its status."""
+    """Train one run (subprocess, log in `<runs_dir>/<run_id>/stdout.log`); returns its status
+    ("done", "partial", "stopped" or "failed (exit N)")."""
     folder = sweep.runs_dir / spec.run_id
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_error(folder, e) from None
     timeout = sweep.file.run_timeout_min * 60
     if deadline is not None:
         timeout = min(timeout, (deadline - datetime.now(timezone.utc)).total_seconds())
@@ -66,9 +88,13 @@ def run_one(sweep: Sweep, spec: RunSpec, deadline: datetime | None) -> str:
     env = None
     if sweep.file.run_threads is not None:  # torch reads it at start; DALI's threads do not change results
         env = os.environ | {"OMP_NUM_THREADS": str(sweep.file.run_threads)}
-    with open(folder / "stdout.log", "a", encoding="utf-8") as log:
+    try:
+        log = open(folder / "stdout.log", "a", encoding="utf-8")
         log.write(f"\n=== {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {' '.join(cmd)}\n")
         log.flush()
+    except OSError as e:
+        raise disk_error(folder / "stdout.log", e) from None
+    with log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         RUNNING.add(proc)
         try:
@@ -123,15 +149,19 @@ def collect(sweep: Sweep, specs: list[RunSpec], earlier: Path | None = None) -> 
             continue
         (result,) = record["results"].values()
         rows.append({"run_id": spec.run_id, "roi": spec.roi, "p": spec.p, "variant": spec.variant, "seed": spec.seed,
-                     **{k: result.get(k, float("nan")) for k in METRICS},
+                     **{k: float("nan") if result.get(k) is None else result[k] for k in METRICS},  # null: NaN
                      "minutes": result["minutes"], "run_dir": record["run_dir"]})
     return rows
 
 
 def write_results(rows: list[dict], path: Path) -> None:
-    """results.csv: the rows of `collect`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    """results.csv: the rows of `collect`, written whole or not at all (`DiskError`)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_error(path.parent, e) from None
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, text.getvalue())

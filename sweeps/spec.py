@@ -31,12 +31,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from attention_swap_reid.kernels.config import ROI_MODES
 from attention_swap_reid.prepare.degrade_masks import KINDS as DEGRADE_KINDS
 from attention_swap_reid.sweeps.plan import expand
 from attention_swap_reid.trainer.config import load_config
+from attention_swap_reid.trainer.safe_yaml import read_yaml
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, option, section
 
 RoiName = Literal[tuple(ROI_MODES)]
@@ -179,9 +178,7 @@ def _problems(spec: SweepFile, raw: dict) -> list[str]:
 def load_sweep(path: str | os.PathLike) -> Sweep:
     """Read and validate a sweep file (every run's trainer config included); raises ConfigError."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConfigError([f"{path}: file not found"])
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError([f"top level: expected a mapping, got {raw!r}"], path)
     problems: list[str] = []

@@ -15,12 +15,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from attention_swap_reid.sweeps.figure import figure_name
 from attention_swap_reid.sweeps.report import sweep_section
 from attention_swap_reid.sweeps.spec import Sweep, load_sweep
 from attention_swap_reid.sweeps.stats import Cell
+from attention_swap_reid.trainer.disk import atomic_write_text, disk_error
+from attention_swap_reid.trainer.safe_yaml import read_yaml
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, option
 
 
@@ -47,8 +47,8 @@ def is_suite(path: str | os.PathLike) -> bool:
     """Whether the YAML file at `path` is a suite (has `sweeps`); False for anything unreadable
     (`load_sweep` then names the problem)."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raw = read_yaml(path)
+    except ConfigError:
         return False
     return isinstance(raw, dict) and "sweeps" in raw
 
@@ -56,7 +56,7 @@ def is_suite(path: str | os.PathLike) -> bool:
 def load_suite(path: str | os.PathLike) -> Suite:
     """Read a suite file and every sweep file it names; raises ConfigError naming the file and key."""
     path = os.fspath(path)
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     problems: list[str] = []
     spec = build(SuiteFile, raw, "", problems)
     if not spec.sweeps:
@@ -87,8 +87,11 @@ def write_suite_report(suite: Suite, parts: list[tuple[Sweep, list[Cell], int]])
         text += sweep_section(sweep, cells, n_runs, figure, level=2)
     if reading.is_file():
         text += ["## Notes", "", reading.read_text(encoding="utf-8").strip(), ""]
-    suite.out.parent.mkdir(parents=True, exist_ok=True)
-    suite.out.write_text("\n".join(text), encoding="utf-8")
+    try:
+        suite.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_error(suite.out.parent, e) from None
+    atomic_write_text(suite.out, "\n".join(text))
 
 
 def _anchor(title: str) -> str:

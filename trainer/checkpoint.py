@@ -8,6 +8,11 @@ checkpoint intact and never a half-written one, and damage to one file leaves th
 A checkpoint holds only tensors, plain containers, strings and numbers (the NumPy RNG state
 included), so it loads with `torch.load(..., weights_only=True)`: loading never runs code from
 the file, and a file that needs more than that to load is refused.
+
+A model whose weights are not all finite (a diverged training) is never written: `save`
+refuses it, so the previous checkpoint stays; such a file from elsewhere is passed over by
+`load_latest` and refused by `model_weights`, as is one whose recorded model settings
+("model_settings": {"model.name": ..., ...}) differ from those it is loaded for.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attention_swap_reid.trainer.disk import atomic_write
 from attention_swap_reid.trainer.errors import TrainerError
 
 log = logging.getLogger("trainer")
@@ -50,28 +56,16 @@ def set_rng_state(state: dict) -> None:
                          n["cached_gaussian"]))
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call `write(file)` on a temporary file beside `path`, fsync it and rename it to `path`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def atomic_save(obj: object, path: str | os.PathLike) -> None:
-    """`torch.save` to `path` via a temporary file in the same folder, fsync and rename."""
-    _atomic_write(Path(path), lambda f: torch.save(obj, f))
+    """`torch.save` to `path` via a temporary file in the same folder, fsync and rename
+    (`trainer.disk.atomic_write`: a failed write is a one-line `DiskError`)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _atomic_copy(source: Path, path: Path) -> None:
     """Copy `source` to `path` as a real file, atomically."""
     with open(source, "rb") as src:
-        _atomic_write(path, lambda f: shutil.copyfileobj(src, f, 1 << 20))
+        atomic_write(path, lambda f: shutil.copyfileobj(src, f, 1 << 20))
 
 
 class Checkpointer:
@@ -97,7 +91,13 @@ class Checkpointer:
         return self.folder / f"epoch_{epoch:03d}.pt"
 
     def save(self, state: dict, epoch: int) -> Path:
-        """Write `state` as `latest.pt` and its copy `epoch_<epoch>.pt`, drop old epoch files."""
+        """Write `state` as `latest.pt` and its copy `epoch_<epoch>.pt`, drop old epoch files.
+        A `state["model"]` with a non-finite weight is refused (`CheckpointError`; nothing is
+        written)."""
+        bad = nonfinite_tensors(state.get("model", {}))
+        if bad:
+            raise CheckpointError(f"{self.latest}: not written: {_nonfinite_text(bad)}; the previous checkpoint "
+                                  f"is kept")
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._epoch_file(epoch)
         atomic_save(state, self.latest)
@@ -121,6 +121,9 @@ class Checkpointer:
         for path in self.candidates():
             try:
                 state = load_checkpoint(path, map_location, required)
+                bad = nonfinite_tensors(state.get("model", {}))
+                if bad:
+                    raise CheckpointError(f"{path}: refused: {_nonfinite_text(bad)}")
             except CheckpointError as e:
                 log.warning("%s; trying the previous checkpoint", e)
                 skipped.append(path.name)
@@ -171,3 +174,54 @@ def _refusal_reason(error: pickle.UnpicklingError) -> str:
     """The line of torch's weights-only refusal that says what the file asked for."""
     lines = [line.strip() for line in str(error).splitlines() if "unsupported" in line.lower()]
     return lines[0].rstrip(".") if lines else "unsupported content"
+
+
+def nonfinite_tensors(tensors: dict) -> list[str]:
+    """Names of the floating-point tensors of `tensors` (a state dict) holding a NaN or an
+    infinity. One device sync (the tensors are on one device)."""
+    floats = {k: v for k, v in tensors.items() if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    if not floats:
+        return []
+    finite = torch.stack([torch.isfinite(v).all() for v in floats.values()]).tolist()
+    return [name for name, ok in zip(floats, finite) if not ok]
+
+
+def _nonfinite_text(names: list[str]) -> str:
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"the model's weights are not finite (NaN or infinite in {shown}): the training diverged"
+
+
+def model_weights(path: str | os.PathLike, state: dict, settings: dict[str, object]) -> dict:
+    """The model state dict of checkpoint `state` (loaded from `path`, or a bare state dict),
+    for a model built with `settings` ({"model.name": ..., "model.last_stride": ...});
+    `CheckpointError` naming the file when it holds no model of this trainer, its weights are
+    not finite, or the settings it recorded differ (each differing key named)."""
+    weights = state.get("model", state)
+    if not isinstance(weights.get("classifier.weight"), torch.Tensor):
+        raise CheckpointError(f"{path}: holds no model with a classifier.weight (not a checkpoint of this trainer)")
+    saved = state.get("model_settings") or {}
+    differ = [f"{key} {saved[key]!r} there, {value!r} here" for key, value in settings.items()
+              if key in saved and saved[key] != value]
+    if differ:
+        raise CheckpointError(f"{path}: its model settings differ from the config's ({'; '.join(differ)}); "
+                              f"use the config the checkpoint was trained with")
+    bad = nonfinite_tensors(weights)
+    if bad:
+        raise CheckpointError(f"{path}: refused: {_nonfinite_text(bad)}")
+    return weights
+
+
+def load_weights(model: torch.nn.Module, weights: dict, path: str | os.PathLike, what: str) -> None:
+    """Load `weights` into `model` (`what`: the model, as the message names it); when their
+    names or shapes differ, `CheckpointError` in one line with the first few of each kind."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    reshaped = [f"{k} {list(weights[k].shape)} there, {list(own[k].shape)} here" for k in own
+                if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    parts = [f"{len(keys)} {kind} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+             for kind, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", reshaped))
+             if keys]
+    if parts:
+        raise CheckpointError(f"{path}: does not fit {what}: weights {'; '.join(parts)}")
+    model.load_state_dict(weights)

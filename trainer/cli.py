@@ -17,13 +17,18 @@ background-swapped test set, when there is one). `--resume RUN` continues with t
 Faults of the input (config, data, checkpoints, run folder) stop the run with one line
 naming the file, row or key, exit code 2, and nothing left behind: the run folder is made
 after the checks, and removed again when the run fails before writing a checkpoint; later
-errors also go into its train.log. Ctrl-C exits with 130 and the command that resumes.
+errors also go into its train.log. So does a write the disk refuses (a full disk: the line
+names the file; the files written before stay whole). A training whose loss or weights stop
+being finite stops with exit code 3, naming the step, the epoch and the last good checkpoint
+(never replaced by a diverged model). Ctrl-C exits with 130, SIGTERM with 143 and SIGHUP with
+129, each with the command that resumes (also in train.log).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import os
 import shlex
 import sys
@@ -38,17 +43,18 @@ import torch
 from attention_swap_reid.dali_pipes.manifest import ManifestError
 from attention_swap_reid.prepare.synthetic import WorldMismatch, ensure_world
 from attention_swap_reid.trainer import distributed
-from attention_swap_reid.trainer.checkpoint import load_checkpoint
-from attention_swap_reid.trainer.config import (Config, ConfigError, dump_config, load_config, parse_overrides,
-                                                read_yaml, to_dict)
+from attention_swap_reid.trainer.config import (Config, ConfigError, default_value, dump_config, load_config,
+                                                parse_overrides, read_yaml, to_dict)
+from attention_swap_reid.trainer.disk import atomic_write_text, disk_error
 from attention_swap_reid.trainer.errors import TrainerError
 from attention_swap_reid.trainer.extract import model_from_checkpoint
-from attention_swap_reid.trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets
+from attention_swap_reid.trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets, manifest_notes
 from attention_swap_reid.trainer.metrics_log import column_values
 from attention_swap_reid.trainer.preflight import (check_data, check_machine, resolve_devices,
                                                    robustness_manifest)
 from attention_swap_reid.trainer.provenance import provenance
-from attention_swap_reid.trainer.run_folder import Interrupted, RunFolder, create_run_folder
+from attention_swap_reid.trainer.run_folder import (Interrupted, RunFolder, create_run_folder, stop_on_signals,
+                                                    stopping)
 from attention_swap_reid.trainer.summary import format_table
 
 DEFAULT_CONFIG = "pipeline.yaml"  # trainer/pipeline.yaml; ./pipeline.yaml in the repository links to it
@@ -88,15 +94,23 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _resume_problems(cfg: Config, run_dir: Path) -> list[str]:
+def _resume_problems(cfg: Config, run_dir: Path) -> tuple[list[str], list[str]]:
+    """(problems, notes) of resuming `run_dir` with `cfg`: keys that differ from the run's
+    config.yaml are problems (but `RESUMABLE_CHANGES`); a key the run's config lacks (made
+    before the key existed) is read as its default, which the note says."""
     saved_path = run_dir / "config.yaml"
     if not saved_path.is_file():
-        return [f"--resume: {run_dir} is not a run folder (no config.yaml)"]
+        return [f"--resume: {run_dir} is not a run folder (no config.yaml)"], []
     saved = _flatten(read_yaml(saved_path) or {})
     now = _flatten(to_dict(cfg))
-    return [f"{k}: differs from the resumed run ({saved.get(k)!r} there, {now.get(k)!r} now); "
-            f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change on --resume"
-            for k in sorted(set(saved) | set(now)) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)]
+    added = {k: default_value(k) for k in now if k not in saved and not any(k.startswith(f"{s}.") for s in saved)}
+    notes = [f"{k}: not in {saved_path} (the run was made before the key existed); resuming with its default "
+             f"{value!r}" for k, value in added.items() if now[k] == value]
+    saved |= added
+    problems = [f"{k}: differs from the resumed run ({saved.get(k)!r} there, {now.get(k)!r} now); "
+                f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change on --resume"
+                for k in sorted(set(saved) | set(now)) if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)]
+    return problems, notes
 
 
 def _checkpoint_run(ckpt: Path) -> Path | None:
@@ -105,9 +119,23 @@ def _checkpoint_run(ckpt: Path) -> Path | None:
     return run_dir if ckpt.parent.name == "checkpoints" and (run_dir / "config.yaml").is_file() else None
 
 
+def _check_eval_checkpoint(ckpt: Path) -> None:
+    """A one-line `TrainerError` when the --eval-only argument is no checkpoint file: missing,
+    or a folder (a run folder: its checkpoints are named)."""
+    if ckpt.is_file():
+        return
+    if not ckpt.is_dir():
+        raise TrainerError(f"--eval-only: checkpoint not found: {ckpt}")
+    found = sorted(str(p) for p in ckpt.glob("*/checkpoints/latest.pt"))
+    hint = f"e.g. {' or '.join(found)}" if found else "this folder holds no <variant>/checkpoints/latest.pt"
+    raise TrainerError(f"--eval-only: {ckpt} is a folder; give a checkpoint file ({hint})")
+
+
 def _config_path(args: argparse.Namespace) -> str:
     """The config to use: CONFIG, or else the run's own config.yaml (--resume RUN, or the run
     of the --eval-only checkpoint)."""
+    if args.eval_only:
+        _check_eval_checkpoint(Path(args.eval_only))
     if args.config is not None:
         return args.config
     run_dir = Path(args.resume) if args.resume else _checkpoint_run(Path(args.eval_only))
@@ -134,6 +162,26 @@ def _resume_command(run_dir: Path) -> str:
     return f"python trainer/run.py --resume {shlex.quote(str(run_dir))}"
 
 
+class _RunLog(logging.FileHandler):
+    """The run's train.log. A write the disk refuses is said once, in one line on stderr, and
+    the log goes on on the terminal only (instead of logging's traceback at every line)."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not self.failed and isinstance(error, OSError):
+            print(f"warning: {disk_error(self.baseFilename, error)}; the log goes on on the terminal only",
+                  file=sys.stderr)
+            self.failed = True
+        elif not self.failed:
+            super().handleError(record)
+
+
 def _setup_logging(run_dir: Path | None, is_main: bool) -> None:
     """Rank 0 logs to stdout and, given a run folder, to its train.log."""
     log.setLevel(logging.INFO)
@@ -145,7 +193,7 @@ def _setup_logging(run_dir: Path | None, is_main: bool) -> None:
         fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
         handlers = [logging.StreamHandler(sys.stdout)]
         if run_dir is not None:
-            handlers.append(logging.FileHandler(run_dir / "train.log"))
+            handlers.append(_RunLog(run_dir / "train.log"))
         for handler in handlers:
             handler.setFormatter(fmt)
             log.addHandler(handler)
@@ -168,12 +216,14 @@ def run(args: argparse.Namespace) -> dict:
     """Validate, prepare, train/evaluate; returns the final record (rank 0; {} elsewhere)."""
     config_path = _config_path(args)
     cfg = load_config(config_path, args.set)
-    problems = check_machine(cfg)
+    problems, upgraded = check_machine(cfg), []
     if args.resume:
-        problems += _resume_problems(cfg, Path(args.resume))
+        found, upgraded = _resume_problems(cfg, Path(args.resume))
+        problems += found
     if problems:
         raise ConfigError(problems, config_path)
-    eval_state = load_checkpoint(args.eval_only) if args.eval_only else None
+    # a checkpoint --eval-only cannot use (damaged, refused, other model settings, not finite) stops here
+    eval_model = model_from_checkpoint(cfg, args.eval_only) if args.eval_only else None
     eval_output = _eval_output(args) if args.eval_only else None
     device, loader_device = resolve_devices(cfg)
     info = distributed.init_distributed(device.type)
@@ -188,9 +238,11 @@ def run(args: argparse.Namespace) -> dict:
         else:
             torch.backends.cudnn.benchmark = True
         manifests = check_manifests(cfg, robustness_manifest(cfg), train=not args.eval_only)  # read once
+        notes += manifest_notes(manifests)
         if args.eval_only:
-            return _eval_only(cfg, args.eval_only, eval_state, eval_output, info, device, loader_device, manifests)
-        return _run(cfg, args, info, device, loader_device, notes, manifests)
+            return _eval_only(cfg, args.eval_only, eval_model, eval_output, info, device, loader_device, manifests,
+                              notes)
+        return _run(cfg, args, info, device, loader_device, upgraded + notes, manifests)
     finally:
         distributed.shutdown()
 
@@ -208,20 +260,25 @@ def _open_run_folder(cfg: Config, args: argparse.Namespace,
     return run_dir, RunFolder(run_dir, created=not args.resume, resume_command=_resume_command(run_dir))
 
 
-def _eval_only(cfg: Config, ckpt: str, state: dict, output: Path, info: distributed.DistInfo,
-               device: torch.device, loader_device: str, manifests: dict) -> dict:
+def _eval_only(cfg: Config, ckpt: str, model: torch.nn.Module, output: Path, info: distributed.DistInfo,
+               device: torch.device, loader_device: str, manifests: dict, notes: list[str]) -> dict:
     """--eval-only: evaluate the checkpoint's model (on every rank, each its share) and write the
     record to `output`."""
     _setup_logging(None, info.is_main)
+    for note in notes if info.is_main else []:
+        log.warning("%s", note)
     robust = robustness_manifest(cfg)
     started = time.perf_counter()
-    model = model_from_checkpoint(cfg, ckpt, state).to(device)
+    model = model.to(device)
     metrics = evaluate_model(model, make_eval_sets(cfg, loader_device, manifests), device, cfg)
     if not info.is_main:
         return {}
     results = {"eval": {"augment_p": None, "minutes": (time.perf_counter() - started) / 60, **metrics}}
     record = _record(cfg, {"checkpoint": str(ckpt)}, results, started, robust, device, info)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise disk_error(output.parent, e) from None
     _write_json(output, record)
     log.info("results of %s (written to %s):\n%s", ckpt, output, format_table(results))
     return record
@@ -236,6 +293,8 @@ def _run(cfg: Config, args: argparse.Namespace, info: distributed.DistInfo, devi
         if info.is_main:
             log.info("run folder %s (%s, %d process(es), loader on %s)", run_dir, device, info.world_size,
                      loader_device)
+            for leftover in context.leftovers:
+                log.warning("removed %s, a temporary file left by a process killed while writing it", leftover)
             for note in notes:
                 log.warning("%s", note)
         return _train_and_report(cfg, bool(args.resume), run_dir, info, device, loader_device, manifests)
@@ -249,7 +308,7 @@ def _train_and_report(cfg: Config, resume: bool, run_dir: Path, info: distribute
 
     def write_config() -> None:  # once training starts: a refused --resume leaves the run's config as it was
         if info.is_main:
-            (run_dir / "config.yaml").write_text(dump_config(cfg))
+            atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
 
     variants = {"attention": cfg.augment.p} if cfg.augment.p > 0 else {"baseline": 0.0}
     if cfg.train.compare_baseline:
@@ -279,10 +338,21 @@ def _record(cfg: Config, where: dict, results: dict, started: float, robust: Pat
             "config": to_dict(cfg)}
 
 
+def _json_safe(obj: object) -> object:
+    """`obj` with every NaN or infinity replaced by None (JSON has no such numbers: other tools
+    refuse the bare `NaN` Python writes)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def _write_json(path: Path, record: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
+    """Write `record` as strict JSON (NaN as null), whole or not at all."""
+    atomic_write_text(path, json.dumps(_json_safe(record), indent=2, allow_nan=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,14 +361,16 @@ def main(argv: list[str] | None = None) -> int:
         print(resources.files("attention_swap_reid.trainer").joinpath(DEFAULT_CONFIG).read_text(), end="")
         return 0
     try:
-        run(args)
+        with stop_on_signals():
+            run(args)
     except Interrupted as e:
         print(f"\n{e}", file=sys.stderr)  # after ^C or a progress bar's line
         return e.exit_code
     except (ConfigError, ManifestError, TrainerError) as e:  # bad input: one clear message, no traceback
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
-    except KeyboardInterrupt:
-        print("\ninterrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what, code = stopping(e)
+        print(f"\n{what}; nothing was written", file=sys.stderr)
+        return code
     return 0

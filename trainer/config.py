@@ -14,19 +14,21 @@ are done by `trainer.preflight`, still before any work.
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable
-from dataclasses import asdict, dataclass
+import typing
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from typing import Any, Literal
 
 import yaml
 
+from attention_swap_reid.dali_pipes.check import ImageLimits
 from attention_swap_reid.dali_pipes.sizes import parse_size
 from attention_swap_reid.kernels import config as kernels_config
 from attention_swap_reid.trainer.model import model_name_problem
+from attention_swap_reid.trainer.safe_yaml import parse_yaml, read_yaml, yaml_problem
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, derived_section, option, section
 
 __all__ = ["Config", "ConfigError", "load_config", "read_yaml", "from_dict", "parse_overrides", "to_dict",
-           "dump_config"]
+           "default_value", "dump_config"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class DataConfig:
     letterbox: bool = option(False, "pad to the aspect ratio by edge replication instead of stretching")
     unmasked: Literal["error", "keep", "drop"] = option(
         "error", "training rows without a person mask: stop, train them un-augmented, or leave them out")
+    max_image_pixels: int = option(ImageLimits.max_pixels, "largest image or mask (width x height, from its "
+                                   "header; checked before decoding)", ge=1)
+    max_image_bytes: int = option(ImageLimits.max_bytes, "largest image or mask file in bytes", ge=1)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,9 @@ class EvalConfig:
     flip: bool = option(False, "average features of the image and its mirror")
     rerank: bool = option(False, "k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3)")
     max_rank: int = option(50, "length of the CMC curve (the summary reports rank-10)", ge=10)
+    unmatched_queries: Literal["error", "drop"] = option(
+        "error", "query rows without a gallery image of their pid from another camera: stop, or leave them out "
+                 "of the evaluation (counted in the log)")
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,9 @@ def _combinations(cfg: Config) -> list[str]:
     if cfg.model.pretrained == "imagenet" and not cfg.model.weights:
         problems.append("model.weights: pretrained: imagenet needs a local weights file (no download); "
                         "set model.weights or use pretrained: none")
+    if not cfg.name or any(sep in cfg.name for sep in ("/", "\\", "\0")):
+        problems.append(f"name: {cfg.name!r} is not a folder name: the run folder is <output.dir>/<name>-<timestamp> "
+                        f"and must stay in output.dir; allowed: a name without '/' or '\\'")
     if cfg.data.synthetic is not None and os.path.basename(cfg.data.manifest) != "manifest.csv":
         problems.append(f"data.manifest: with data.synthetic the world is written as <dir>/manifest.csv, "
                         f"got {cfg.data.manifest!r}")
@@ -195,33 +206,6 @@ def _combinations(cfg: Config) -> list[str]:
         problems.append(f"loader.batch_p: {cfg.loader.batch_p} identities per batch, but "
                         f"data.synthetic.train_ids is {syn.train_ids}; allowed: 1..{syn.train_ids}")
     return problems
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that refuses a key given twice in one mapping (plain YAML keeps the
-    last, so a repeated section would silently replace the first)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue  # SafeLoader reports it
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {seen[key]}); merge the two into one",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep)
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """A YAML error in one line: what is wrong and where."""
-    mark = getattr(error, "problem_mark", None)
-    what = getattr(error, "problem", None) or str(error).splitlines()[0]
-    return f"line {mark.line + 1}, column {mark.column + 1}: {what}" if mark else what
 
 
 def _set_path(raw: dict, dotted: str, value: Any) -> None:
@@ -245,9 +229,10 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]
         if not sep or not key.strip():
             raise ConfigError([f"{item!r}: expected KEY=VALUE, e.g. train.epochs=3"], "--set")
         try:
-            value = yaml.load(text, Loader=UniqueKeyLoader) if text.strip() else None
+            value = parse_yaml(text) if text.strip() else None
         except yaml.YAMLError as e:
-            raise ConfigError([f"{key.strip()}: the value {text!r} is not valid YAML ({_yaml_problem(e)}); "
+            shown = text if len(text) <= 60 else f"{text[:40]}...{text[-10:]}"
+            raise ConfigError([f"{key.strip()}: the value {shown!r} is not valid YAML ({yaml_problem(e)}); "
                                f"quote a string, e.g. {key.strip()}='\"...\"'"], "--set") from None
         out.append((key.strip(), value))
     return out
@@ -269,32 +254,21 @@ def from_dict(raw: dict, overrides: list[str] | tuple[str, ...] = (), source: st
     return cfg
 
 
-def read_yaml(path: str | os.PathLike) -> Any:
-    """Parse a UTF-8 YAML file, refusing duplicate keys; raises `ConfigError` naming the file
-    (and line) when it is missing, unreadable, not UTF-8 or not valid YAML."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConfigError([f"{path}: file not found"])
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot read: {e.strerror or e}"]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise ConfigError([f"{path}: line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
-                           f"save the file as UTF-8"]) from None
-    try:
-        return yaml.load(text, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        raise ConfigError([f"{path}: not valid YAML: {_yaml_problem(e)}"]) from None
-
-
 def load_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config file, apply `--set` overrides and validate; raises `ConfigError`."""
     return from_dict(read_yaml(path) or {}, overrides, source=os.fspath(path))
+
+
+def default_value(key: str) -> Any:
+    """The default of config key `key` ("train.amp", "data.synthetic.seed"), as `to_dict` gives
+    values (tuples as lists); KeyError for a path that is not a key."""
+    cls: Any = Config
+    *sections, name = key.split(".")
+    for part in sections:
+        hint = typing.get_type_hints(cls)[part]
+        cls = next((a for a in typing.get_args(hint) if is_dataclass(a)), hint)  # `X | None` -> X
+    found = {f.name: f for f in fields(cls)}[name]
+    return _plain(found.default if found.default is not MISSING else asdict(found.default_factory()))
 
 
 def to_dict(cfg: Config) -> dict:

@@ -7,3 +7,10 @@ class TrainerError(Exception):
     that names what is wrong; `trainer/run.py` prints it and exits with `exit_code`."""
 
     exit_code = 2
+
+
+class Diverged(TrainerError):
+    """Training stopped because its loss or weights stopped being finite; the message names
+    the step and epoch and the last good checkpoint, which is left as it was."""
+
+    exit_code = 3

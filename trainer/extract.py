@@ -31,11 +31,11 @@ from tqdm import tqdm
 from attention_swap_reid.dali_pipes import EvalLoader, ManifestError, Sample
 from attention_swap_reid.dali_pipes.manifest import OutputError, check_output
 from attention_swap_reid.dali_pipes.outputs import check_writable
-from attention_swap_reid.trainer.checkpoint import CheckpointError, load_checkpoint
+from attention_swap_reid.trainer.checkpoint import load_checkpoint, load_weights, model_weights
 from attention_swap_reid.trainer.config import Config, ConfigError, load_config
 from attention_swap_reid.trainer.errors import TrainerError
 from attention_swap_reid.trainer.features import extract_features
-from attention_swap_reid.trainer.fit import make_model
+from attention_swap_reid.trainer.fit import make_model, model_settings
 from attention_swap_reid.trainer.model import ReIDModel
 from attention_swap_reid.trainer.preflight import resolve_devices
 
@@ -121,19 +121,12 @@ def find_config(checkpoint: str | os.PathLike) -> Path:
 def model_from_checkpoint(cfg: Config, path: str | os.PathLike, state: dict | None = None) -> ReIDModel:
     """The model of `cfg` with the weights of checkpoint `path` (its `state` when already
     loaded with `load_checkpoint`), in eval mode on the CPU; `CheckpointError` naming the file
-    when it holds no model of this trainer or one of another architecture."""
+    when it holds no model of this trainer, one of other model settings or architecture, or
+    weights that are not finite (see `trainer.checkpoint.model_weights`)."""
     state = load_checkpoint(path) if state is None else state
-    weights = state.get("model", state)
-    classifier = weights.get("classifier.weight")
-    if not isinstance(classifier, torch.Tensor):
-        raise CheckpointError(f"{path}: holds no model with a classifier.weight (not a checkpoint of this trainer)")
-    model = make_model(cfg, classifier.shape[0])
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e))
-        raise CheckpointError(f"{path}: does not fit model.name {cfg.model.name} "
-                              f"(last_stride {cfg.model.last_stride}): {detail}") from None
+    weights = model_weights(path, state, model_settings(cfg))
+    model = make_model(cfg, weights["classifier.weight"].shape[0])
+    load_weights(model, weights, path, f"model.name {cfg.model.name} (last_stride {cfg.model.last_stride})")
     return model.eval()
 
 

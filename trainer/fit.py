@@ -13,14 +13,16 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes.check import ImageLimits
 from attention_swap_reid.dali_pipes.checked import CheckedManifest, checked_manifest
 from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError
 from attention_swap_reid.kernels import AugmentConfig
-from attention_swap_reid.trainer.checkpoint import Checkpointer, rng_state, set_rng_state
+from attention_swap_reid.trainer.checkpoint import Checkpointer, nonfinite_tensors, rng_state, set_rng_state
+from attention_swap_reid.trainer.disk import atomic_write
 from attention_swap_reid.trainer.config import Config
 from attention_swap_reid.trainer.distributed import DistInfo, barrier, gather_objects
-from attention_swap_reid.trainer.engine import train_one_epoch
-from attention_swap_reid.trainer.errors import TrainerError
+from attention_swap_reid.trainer.engine import NonFiniteLoss, train_one_epoch
+from attention_swap_reid.trainer.errors import Diverged, TrainerError
 from attention_swap_reid.trainer.attention import attention_shares, feature_maps_of, identity_targets
 from attention_swap_reid.trainer.features import evaluate_features, extract_features_sharded
 from attention_swap_reid.trainer.losses import ReIDLoss
@@ -42,11 +44,28 @@ def check_manifests(cfg: Config, robustness: Path | None, train: bool = True) ->
     the run augments) and "robust" (the background-swapped set, query and gallery), for every
     loader of the run. Bad rows raise `ManifestError`."""
     splits = ("train", "query", "gallery") if train else ("query", "gallery")
+    options = dict(unmatched=cfg.eval.unmatched_queries,
+                   limits=ImageLimits(cfg.data.max_image_pixels, cfg.data.max_image_bytes))
     checked = {"test": checked_manifest(cfg.data.manifest, splits, masks=cfg.augment.p > 0,
-                                        unmasked=cfg.data.unmasked, separate_test_ids=cfg.data.separate_test_ids)}
+                                        unmasked=cfg.data.unmasked, separate_test_ids=cfg.data.separate_test_ids,
+                                        **options)}
     if robustness is not None:
-        checked["robust"] = checked_manifest(robustness, ("query", "gallery"), masks=False)
+        checked["robust"] = checked_manifest(robustness, ("query", "gallery"), masks=False, **options)
     return checked
+
+
+def manifest_notes(manifests: dict[str, CheckedManifest]) -> list[str]:
+    """What the checks of `check_manifests` found that the run goes on with, one line each: the
+    query rows left out (`eval.unmatched_queries: drop`) and the warnings (masks that look
+    inverted)."""
+    notes = []
+    for checked in manifests.values():
+        if checked.dropped_queries:
+            notes.append(f"{checked.path}: {len(checked.dropped_queries)} query row(s) have no gallery image of "
+                         f"their pid from another camera and are left out of the evaluation "
+                         f"(eval.unmatched_queries: drop; first: row {checked.dropped_queries[0]})")
+        notes += [f"warning: {w}" for w in checked.warnings]
+    return notes
 
 
 def make_eval_sets(cfg: Config, loader_device: str, manifests: dict[str, CheckedManifest]) -> dict:
@@ -85,6 +104,13 @@ def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device
     if getattr(query, "returns_masks", False) and feature_maps_of(model) is not None:
         out |= attention_shares(model, query, identity_targets(*test_gallery), device)
     return out
+
+
+def model_settings(cfg: Config) -> dict[str, object]:
+    """The config keys that shape the model beyond what its weights show (a last stride of 1
+    and of 2 have the same weights), as its checkpoints record them: evaluating a checkpoint
+    with other values is refused (`trainer.checkpoint.model_weights`)."""
+    return {"model.name": cfg.model.name, "model.last_stride": cfg.model.last_stride}
 
 
 def make_model(cfg: Config, num_classes: int) -> ReIDModel:
@@ -196,6 +222,8 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     before the first epoch."""
     ckpt = Checkpointer(folder / "checkpoints", keep=cfg.train.keep_checkpoints)
     state = ckpt.load_latest(required=CHECKPOINT_KEYS) if resume else None
+    if resume and state is None and info.is_main:
+        log.warning("%s: no checkpoint to resume from in %s; training it from epoch 1", folder.name, ckpt.folder)
     if state is not None and state["epoch"] >= cfg.train.epochs and state.get("metrics"):
         log.info("%s: already trained for %d epochs", folder.name, state["epoch"])
         return state["metrics"] if info.is_main else {}
@@ -219,45 +247,63 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     metrics_log = MetricsLog(folder, columns, resume_epoch=start if state else None) if info.is_main else None
     seen: list[np.ndarray] = []
     on_batch = (lambda b: seen.append(b["indices"].cpu().numpy())) if cfg.train.record_indices else None
-    try:
-        for epoch in range(start + 1, cfg.train.epochs + 1):  # 1-based
-            loader.set_epoch(epoch - 1)
-            lr = optimizer.param_groups[0]["lr"]
+    saved = start if state is not None else None  # the epoch of the last checkpoint written
+    for epoch in range(start + 1, cfg.train.epochs + 1):  # 1-based
+        loader.set_epoch(epoch - 1)
+        lr = optimizer.param_groups[0]["lr"]
+        try:
             stats = train_one_epoch(net, loader, parts.loss, optimizer, device=device, epoch=epoch,
                                     scaler=parts.scaler, amp_dtype=amp_dtype,
                                     center_optimizer=parts.center_optimizer,
                                     show_progress=info.is_main, on_batch=on_batch)
-            parts.scheduler.step()
-            if seen:
-                (folder / "indices").mkdir(exist_ok=True)
-                np.save(folder / "indices" / f"rank{info.rank}-epoch{epoch:03d}.npy", np.concatenate(seen))
-                seen.clear()
-            row = {f"train.{k}": v for k, v in stats.items()} | {"train.lr": lr}
-            if eval_sets is not None and _eval_due(cfg, epoch):
-                metrics = evaluate_model(model, eval_sets, device, cfg)
-                row |= {f"eval.{k}": v for k, v in metrics.items()}
-            barrier()
-            _save(ckpt, parts, epoch, metrics, info)
-            if metrics_log is not None:
-                metrics_log.log(epoch, row)
-                shown = " ".join(f"{k} {100 * row[f'eval.{k}']:.1f}"
-                                 for k in ("rank1", "mAP", "mINP", "robust_mAP", "attention", "gradcam") if f"eval.{k}" in row)
-                log.info("%s epoch %d/%d: loss %.4f acc %.3f lr %.2e %.0f img/s data-wait %.0f%% %s",
-                         folder.name, epoch, cfg.train.epochs, stats["loss"], stats["acc"], lr,
-                         stats["img_s"], 100 * stats["data_wait"], shown)
-    finally:
+        except NonFiniteLoss as e:
+            raise _diverged(cfg, folder, ckpt, saved, str(e)) from None
+        bad = nonfinite_tensors(model.state_dict())  # one device sync per epoch
+        if bad:
+            raise _diverged(cfg, folder, ckpt, saved,
+                            f"the weights are not finite after epoch {epoch} (first: {bad[0]})")
+        parts.scheduler.step()
+        if seen:
+            (folder / "indices").mkdir(exist_ok=True)
+            atomic_write(folder / "indices" / f"rank{info.rank}-epoch{epoch:03d}.npy",
+                         lambda f: np.save(f, np.concatenate(seen)))
+            seen.clear()
+        row = {f"train.{k}": v for k, v in stats.items()} | {"train.lr": lr}
+        if eval_sets is not None and _eval_due(cfg, epoch):
+            metrics = evaluate_model(model, eval_sets, device, cfg)
+            row |= {f"eval.{k}": v for k, v in metrics.items()}
+        barrier()
+        _save(ckpt, parts, epoch, metrics, info, model_settings(cfg))
+        saved = epoch
         if metrics_log is not None:
-            metrics_log.close()
+            metrics_log.log(epoch, row)
+            shown = " ".join(f"{k} {100 * row[f'eval.{k}']:.1f}"
+                             for k in ("rank1", "mAP", "mINP", "robust_mAP", "attention", "gradcam") if f"eval.{k}" in row)
+            log.info("%s epoch %d/%d: loss %.4f acc %.3f lr %.2e %.0f img/s data-wait %.0f%% %s",
+                     folder.name, epoch, cfg.train.epochs, stats["loss"], stats["acc"], lr,
+                     stats["img_s"], 100 * stats["data_wait"], shown)
     if not metrics and eval_sets is not None:
         metrics = evaluate_model(model, eval_sets, device, cfg)
     return metrics if info.is_main else {}
 
 
-def _save(ckpt: Checkpointer, parts: TrainingParts, epoch: int, metrics: dict, info: DistInfo) -> None:
-    """Gather every rank's loader and RNG state; rank 0 writes the checkpoint atomically."""
+def _diverged(cfg: Config, folder: Path, ckpt: Checkpointer, saved: int | None, what: str) -> Diverged:
+    """The one-line error of a training that diverged: `what` happened, the last good
+    checkpoint (written after epoch `saved`, None: none yet) is left as it was."""
+    kept = (f"the last good checkpoint, {ckpt.latest} (after epoch {saved}), is kept" if saved is not None
+            else "no checkpoint was written yet")
+    return Diverged(f"{folder.name}: training diverged: {what}; {kept}; try a lower optim.lr "
+                    f"(now {cfg.optim.lr:g}) or check the data")
+
+
+def _save(ckpt: Checkpointer, parts: TrainingParts, epoch: int, metrics: dict, info: DistInfo,
+          settings: dict) -> None:
+    """Gather every rank's loader and RNG state; rank 0 writes the checkpoint atomically (with
+    the model `settings` it was built with)."""
     ranks = gather_objects({"loader": parts.loader.state_dict(), "rng": rng_state()})
     if info.is_main:
         state = {name: part.state_dict() for name, part in parts.checkpointed().items()}
         pids = [int(pid) for pid in parts.loader.pid_list]
-        ckpt.save(state | {"epoch": epoch, "metrics": metrics, "ranks": ranks, "train_pids": pids}, epoch)
+        ckpt.save(state | {"epoch": epoch, "metrics": metrics, "ranks": ranks, "train_pids": pids,
+                           "model_settings": settings}, epoch)
     barrier()

@@ -7,16 +7,22 @@ link, not a folder, or not writable. `RunFolder(path, created=...)` is the conte
 in: it holds an exclusive lock (`run.lock`, with the holder's pid in it), so a second process
 on the same folder is refused; when the run ends with an error it writes the error into
 `train.log`, or removes a folder this run created that holds no results yet, and a Ctrl-C
-becomes `Interrupted` carrying the command that resumes the run.
+(or a SIGTERM or SIGHUP, see `stop_on_signals`) becomes `Interrupted` carrying the command that
+resumes the run. Temporary files that a process killed outright left behind (`trainer.disk`)
+are removed once the lock is held.
 """
 from __future__ import annotations
 
 import fcntl
 import os
 import shutil
+import signal
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
+from attention_swap_reid.trainer.disk import remove_leftovers
 from attention_swap_reid.trainer.errors import TrainerError
 
 LOCK_FILE = "run.lock"
@@ -29,9 +35,48 @@ class RunFolderError(TrainerError):
 
 
 class Interrupted(TrainerError):
-    """The run was stopped with Ctrl-C; the message says how to continue it."""
+    """The run was stopped with Ctrl-C or a signal; the message says how to continue it.
+    `exit_code`: 128 + the signal's number, as a shell reports a process ended by it."""
 
-    exit_code = 130
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived (`signum`): handled as a Ctrl-C (a KeyboardInterrupt) is."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""What ends a run as Ctrl-C does: SLURM's preemption and `docker stop` (SIGTERM), a closed
+terminal or SSH session (SIGHUP)."""
+
+
+def stopping(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """(what stopped the run, its exit code) of a Ctrl-C or a `Stopped`."""
+    if isinstance(exc, Stopped):
+        return f"stopped by {signal.Signals(exc.signum).name}", 128 + exc.signum
+    return "interrupted", 130
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block (in the main thread), `STOP_SIGNALS` raise `Stopped` where the program
+    is, as Ctrl-C raises KeyboardInterrupt: the step under way is abandoned, `finally` blocks
+    and context managers clean up. The earlier handlers are restored afterwards."""
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def _check_parent(parent: Path) -> None:
@@ -70,10 +115,10 @@ def has_results(path: Path) -> bool:
 
 
 class RunLock:
-    """An exclusive `flock` on `<folder>/run.lock`, which holds the holder's pid."""
+    """An exclusive `flock` on `<folder>/<name>` (`run.lock`), which holds the holder's pid."""
 
-    def __init__(self, folder: str | os.PathLike):
-        self.path = Path(folder) / LOCK_FILE
+    def __init__(self, folder: str | os.PathLike, name: str = LOCK_FILE):
+        self.path = Path(folder) / name
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -89,8 +134,12 @@ class RunLock:
             os.close(fd)
             raise RunFolderError(f"{self.path.parent} is in use by process {holder} (it holds {self.path}); "
                                  f"wait for it to end or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as e:  # a full disk: the folder is removed again (RunFolder)
+            os.close(fd)
+            raise RunFolderError(f"{self.path}: cannot write: {e.strerror or e}") from None
         self._fd = fd
 
     def release(self) -> None:
@@ -113,6 +162,7 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike, created: bool, resume_command: str):
         self.path, self.created, self.resume_command = Path(path), created, resume_command
         self._lock = RunLock(self.path)
+        self.leftovers: list[Path] = []  # temporary files of a killed process, removed on entry
 
     def __enter__(self) -> RunFolder:
         try:
@@ -120,6 +170,7 @@ class RunFolder:
         except RunFolderError:
             self._remove_if_empty()
             raise
+        self.leftovers = remove_leftovers(self.path)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -128,11 +179,12 @@ class RunFolder:
             return
         kept = not self._remove_if_empty()
         if isinstance(exc, KeyboardInterrupt):
-            message = (f"interrupted; continue with: {self.resume_command}" if kept else
-                       f"interrupted before the first checkpoint; {self.path} removed, nothing to resume")
+            what, code = stopping(exc)
+            message = (f"{what}; continue with: {self.resume_command}" if kept else
+                       f"{what} before the first checkpoint; {self.path} removed, nothing to resume")
             if kept:
                 self.note(message)
-            raise Interrupted(message) from None
+            raise Interrupted(message, code) from None
         if kept:
             self.note(f"error: {exc if isinstance(exc, TrainerError) else f'{type(exc).__name__}: {exc}'}")
 

@@ -20,11 +20,14 @@ from typing import Any, Literal
 
 
 class ConfigError(ValueError):
-    """An unusable config; `problems` holds one line per problem (key path first)."""
+    """An unusable config; `problems` holds one line per problem (key path first). The message
+    is "invalid <source>:" and the problems below it, or with `source=None` (a problem of the
+    whole file, that names it) the problem alone, in one line."""
 
-    def __init__(self, problems: list[str], source: str = "config"):
+    def __init__(self, problems: list[str], source: str | None = "config"):
         self.problems = list(problems)
-        super().__init__(f"invalid {source}:\n  " + "\n  ".join(self.problems))
+        super().__init__("\n".join(self.problems) if source is None else
+                         f"invalid {source}:\n  " + "\n  ".join(self.problems))
 
 
 def option(default: Any, help: str = "", **checks: Any) -> Any:
@@ -137,15 +140,14 @@ def build(cls: type, raw: dict, prefix: str, problems: list[str]) -> Any:
             kwargs[f.name] = f.default if f.default is not MISSING else f.default_factory()
             continue
         given = raw[f.name]
+        found = len(problems)
         if "text" in f.metadata and given is not None and not isinstance(given, (list, tuple)):
             try:
                 given = f.metadata["text"](given, path)
             except ValueError as e:
                 problems.append(str(e))
-                kwargs[f.name] = f.default if f.default is not MISSING else f.default_factory()
-                continue
-        value = _convert(given, hints[f.name], path, problems)
-        if value is None and raw[f.name] is not None:
+        value = _convert(given, hints[f.name], path, problems) if len(problems) == found else None
+        if len(problems) > found:  # keep the tree whole (its default) for the checks that follow
             value = f.default if f.default is not MISSING else f.default_factory()
         elif value is not None:
             _check_range(value, f.metadata, path, problems)

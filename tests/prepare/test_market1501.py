@@ -133,3 +133,13 @@ def test_an_unreadable_split_folder_is_one_line(market, tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Permission denied" in err and "query" in err
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_earlier_manifest(market, tmp_path, capsys, full_disk):
+    out = tmp_path / "out" / "market.csv"
+    assert main([str(market), "--out", str(out)]) == 0
+    before = out.read_bytes()
+    full_disk(out.parent, free=10)
+    assert main([str(market), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.endswith(f"error: {out}: cannot write: No space left on device\n")
+    assert out.read_bytes() == before and sorted(p.name for p in out.parent.iterdir()) == ["market.csv"]

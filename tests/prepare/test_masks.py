@@ -158,3 +158,17 @@ def test_out_refuses_a_file_that_is_not_a_manifest(manifest, tmp_path, capsys):
     assert main([str(manifest), "--weights", str(tmp_path / "missing.pth"), "--device", "cpu",
                  "--out-masks", str(notes)]) == 2
     assert "is a file; choose another --out-masks" in capsys.readouterr().err
+
+
+def test_a_mask_on_a_full_disk_is_one_line_and_no_partial_png(tmp_path, full_disk):
+    from attention_swap_reid.prepare.masks import MaskError, _write_png
+
+    target = tmp_path / "masks" / "a.png"
+    mask = np.zeros((64, 32), np.uint8)
+    mask[10:50, 8:24] = 255
+    _write_png(str(target), mask)
+    assert np.array_equal(cv2.imread(str(target), cv2.IMREAD_GRAYSCALE), mask)  # what imwrite wrote before
+    full_disk(tmp_path / "masks", free=20)
+    with pytest.raises(MaskError, match=rf"^{tmp_path / 'masks' / 'b.png'}: cannot write the mask: No space left"):
+        _write_png(str(tmp_path / "masks" / "b.png"), mask)
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a.png"]

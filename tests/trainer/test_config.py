@@ -118,7 +118,7 @@ def test_unreadable_config(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("attention_swap_reid.trainer.config.open", denied, raising=False)  # root ignores chmod
+    monkeypatch.setattr("attention_swap_reid.trainer.safe_yaml.open", denied, raising=False)  # root ignores chmod
     with pytest.raises(ConfigError, match=r"cfg.yaml: cannot read: Permission denied"):
         load_config(path)
 

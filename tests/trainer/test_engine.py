@@ -4,7 +4,7 @@ import torch
 
 from attention_swap_reid.dali_pipes import ReIDLoader
 from attention_swap_reid.kernels import AugmentConfig
-from attention_swap_reid.trainer.engine import train_one_epoch
+from attention_swap_reid.trainer.engine import NonFiniteLoss, train_one_epoch
 from attention_swap_reid.trainer.losses import ReIDLoss
 from attention_swap_reid.trainer.model import build_model
 
@@ -51,16 +51,23 @@ class _TinyModel(torch.nn.Module):
         return self.cls(f), f
 
 
-def _tiny_epoch(sync_every: int):
+def _tiny_epoch(sync_every: int, nan_steps=(), scaler=None, model=None, steps=7):
+    """One epoch of `steps` batches of the tiny model; the loss of the 1-based `nan_steps` is NaN."""
     g = torch.Generator().manual_seed(0)
     batches = [{"images": torch.randn(8, 3, 4, 2, generator=g), "labels": torch.arange(8) % 4,
-                "swapped": torch.arange(8) < i} for i in range(7)]  # batch i: i of its 8 images swapped
+                "swapped": torch.arange(8) < i} for i in range(steps)]  # batch i: i of its 8 images swapped
     torch.manual_seed(0)
-    model = _TinyModel()
+    model = model or _TinyModel()
     ce = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    return train_one_epoch(model, batches, lambda s, f, y: (ce(s, y), {"ce": ce(s, y)}), optimizer,
-                           device=torch.device("cpu"), epoch=1, show_progress=False, sync_every=sync_every)
+    step = iter(range(1, steps + 1))
+
+    def loss_fn(s, f, y):
+        loss = ce(s, y) * (float("nan") if next(step) in nan_steps else 1.0)
+        return loss, {"ce": loss}
+
+    return train_one_epoch(model, batches, loss_fn, optimizer, device=torch.device("cpu"), epoch=2,
+                           show_progress=False, sync_every=sync_every, scaler=scaler)
 
 
 def test_figures_are_read_back_every_n_steps_and_do_not_depend_on_n(monkeypatch):
@@ -78,8 +85,9 @@ def test_figures_are_read_back_every_n_steps_and_do_not_depend_on_n(monkeypatch)
     reads_every_step = list(reads)
     reads.clear()
     every_third = _tiny_epoch(sync_every=3)
-    # 7 steps: the sums after steps 3 and 6, then the sums and the timings at the end
-    assert reads == [("tolist", (8,))] * 3 + [("tolist", (2,))], reads
+    # 7 steps: the sums (and the loss's finiteness record) after steps 3 and 6, then the same and
+    # the timings at the end: the check for a non-finite loss adds no read
+    assert reads == [("tolist", (8 + 2,))] * 3 + [("tolist", (2,))], reads
     assert len(reads_every_step) == 7 + 2
     for key in ("loss", "ce", "acc"):
         assert every_third[key] == every_step[key], key
@@ -89,3 +97,25 @@ def test_figures_are_read_back_every_n_steps_and_do_not_depend_on_n(monkeypatch)
 def test_sync_every_must_be_positive():
     with pytest.raises(ValueError, match="sync_every"):
         _tiny_epoch(sync_every=0)
+
+
+@pytest.mark.parametrize("sync_every", [1, 3, 20])
+def test_a_non_finite_loss_stops_the_epoch_naming_its_step(sync_every):
+    model = _TinyModel()
+    with pytest.raises(NonFiniteLoss) as info:
+        _tiny_epoch(sync_every, nan_steps={5}, model=model)
+    assert (info.value.epoch, info.value.step) == (2, 5)
+    assert str(info.value) == "the loss is not finite (NaN or infinite) from step 5 of epoch 2"
+
+
+def test_with_loss_scaling_skipped_steps_go_on_and_a_streak_stops():
+    scaler = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0 ** 8)
+    model = _TinyModel()
+    _tiny_epoch(3, nan_steps={2, 5}, scaler=scaler, model=model, steps=8)  # the scaler skips two steps
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert scaler.get_scale() < 2.0 ** 8
+    scaler = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0 ** 8)
+    with pytest.raises(NonFiniteLoss) as info:
+        _tiny_epoch(3, nan_steps={4, 5, 6, 7, 8}, scaler=scaler, steps=8)
+    assert (info.value.step, info.value.streak) == (4, 3)  # read after step 6: three in a row since step 4
+    assert "for 3 steps in a row (the loss scaler skipped them and did not recover)" in str(info.value)

@@ -24,18 +24,21 @@ def test_batch_k_above_an_identitys_image_count_is_said(tiny_world):
     assert check_data(config(tiny_world)) == ([], [])
 
 
-def test_queries_without_a_cross_camera_match_are_said(tiny_world, tmp_path):
+def test_queries_without_a_cross_camera_match_stop_the_run_or_are_left_out(tiny_world, tmp_path):
     rows = read_manifest(tiny_world)
     query = next(s for s in rows if s.split == "query")
     same_pid = [s for s in rows if s.pid == query.pid and s.split in ("query", "gallery")]
     rows = [replace(s, camid=query.camid) if s in same_pid else s for s in rows]
     write_manifest(tmp_path / "m.csv", rows)
-    problems, notes = check_data(config(tmp_path / "m.csv"))
     unmatched = sum(s.split == "query" for s in same_pid)
     total = sum(s.split == "query" for s in rows)
-    assert problems == []
-    assert [n for n in notes if n.startswith(f"data.manifest: {unmatched} of {total} query row(s) of ")]
-    assert f"left out of the evaluation (first: row {query.row};" in notes[-1]
+    problems, notes = check_data(config(tmp_path / "m.csv"))
+    [problem] = problems
+    assert problem.startswith(f"data.manifest: {unmatched} of {total} query row(s) of ")
+    assert f"(first: row {query.row};" in problem
+    assert problem.endswith("allowed: eval.unmatched_queries: drop (leave them out of the evaluation, counted in "
+                            "the log)")
+    assert check_data(config(tmp_path / "m.csv", eval={"unmatched_queries": "drop"})) == ([], [])
 
 
 def test_unmasked_drop_with_no_mask_left_stops(tiny_world, tmp_path):
