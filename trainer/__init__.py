@@ -1,6 +1,7 @@
 """The BoT-style ReID trainer: `python trainer/run.py CONFIG` (see `trainer.cli`).
 
-Library modules take plain keyword arguments: `model` (ResNet or timm backbone + BNNeck),
+Library modules take plain keyword arguments: `backbones` (the table of backbones: torchvision
+ResNets, IBN-Net-a, timm), `model` (backbone + BNNeck),
 `losses`, `optim`, `engine` (one training epoch), `features` + `evaluate` + `rerank` (the
 standard ReID protocol), `attention` (where the network looks), `checkpoint`, `run_folder`
 (creation, lock), `errors`, `metrics_log`, `distributed`, `provenance`, `summary`. The config

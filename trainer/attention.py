@@ -66,8 +66,8 @@ def identity_targets(gallery_feats: torch.Tensor, gallery_pids: np.ndarray) -> d
 
 def feature_maps_of(model: nn.Module) -> nn.Module | None:
     """The part of a `trainer.model.ReIDModel` that gives the last feature map (B, C, h, w), or
-    None when the backbone pools itself (timm models)."""
-    return model.base if isinstance(model.pool, nn.AdaptiveAvgPool2d) else None
+    None when its backbone pools itself (its `trainer.backbones` entry says so: timm models)."""
+    return None if model.pools_itself else model.base
 
 
 def attention_shares(model: nn.Module, loader: Iterable[dict], targets: dict[int, torch.Tensor],

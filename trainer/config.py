@@ -23,7 +23,7 @@ import yaml
 from attention_swap_reid.dali_pipes.check import ImageLimits
 from attention_swap_reid.dali_pipes.sizes import parse_size
 from attention_swap_reid.kernels import config as kernels_config
-from attention_swap_reid.trainer.model import model_name_problem
+from attention_swap_reid.trainer.backbones import backbone_problem
 from attention_swap_reid.trainer.safe_yaml import parse_yaml, read_yaml, yaml_problem
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, derived_section, option, section
 
@@ -94,7 +94,8 @@ AugmentConfig = derived_section(
 class ModelConfig:
     """Backbone and BNNeck (BoT)."""
 
-    name: str = option("resnet50", "backbone: resnet18 | resnet34 | resnet50 (torchvision) or timm/<timm model name>")
+    name: str = option("resnet50", "backbone (trainer.backbones): resnet18 | resnet34 | resnet50 (torchvision), "
+                                   "resnet18_ibn_a | resnet34_ibn_a | resnet50_ibn_a (IBN-Net) or timm/<timm model name>")
     last_stride: int = option(1, "stride of the last stage", ge=1, le=2)
     pretrained: Literal["none", "imagenet"] = option("none", "initial weights")
     weights: str | None = option(None, "local ImageNet weights file (needed by pretrained: imagenet)")
@@ -189,7 +190,7 @@ def _combinations(cfg: Config) -> list[str]:
                         f"needs a positive for every sample), got {cfg.loader.batch_k}")
     if cfg.loss.ce_weight + cfg.loss.triplet_weight + cfg.loss.center_weight == 0:
         problems.append("loss: ce_weight, triplet_weight and center_weight are all 0; nothing to train")
-    wrong_model = model_name_problem(cfg.model.name)
+    wrong_model = backbone_problem(cfg.model.name)
     if wrong_model:
         problems.append(f"model.name: {wrong_model}")
     if cfg.model.pretrained == "imagenet" and not cfg.model.weights:

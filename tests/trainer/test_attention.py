@@ -8,6 +8,7 @@ import torch
 
 from attention_swap_reid.trainer.attention import (attention_share, attention_shares, feature_maps_of,
                                                    gradcam, identity_targets)
+from attention_swap_reid.trainer.backbones import Backbone
 from attention_swap_reid.trainer.model import ReIDModel
 
 
@@ -35,12 +36,12 @@ def test_zero_maps_have_no_share_and_are_left_out_of_the_mean():
     images[1, :, :2] = 1.0  # image 0 all zero; image 1 bright on the person
     loader = [{"images": images, "masks": torch.zeros(2, 4, 4).index_fill_(1, torch.tensor([0, 1]), 1),
                "pids": torch.tensor([1, 2])}]
-    model = ReIDModel(torch.nn.Identity(), feat_dim=3, num_classes=2)
+    model = ReIDModel(Backbone(torch.nn.Identity(), 3, pools_itself=False), num_classes=2)
     assert attention_shares(model, loader, {}, "cpu")["attention"] == 1.0
 
 
 def test_mean_over_a_loader_with_a_backbone():
-    model = ReIDModel(torch.nn.AvgPool2d(2), feat_dim=3, num_classes=2)  # base: (B, 3, 8, 4) -> (B, 3, 4, 2)
+    model = ReIDModel(Backbone(torch.nn.AvgPool2d(2), 3, pools_itself=False), num_classes=2)  # base: (B, 3, 8, 4) -> (B, 3, 4, 2)
     images = torch.zeros(2, 3, 8, 4)
     images[0, :, :4] = 1.0  # image 0 bright on the person (top half), image 1 bright below
     images[1, :, 4:] = 1.0
@@ -62,7 +63,7 @@ def _two_channel_world():
     images[:, 1, 4:] = 2.0
     masks = torch.zeros(3, 8, 4, 1, dtype=torch.uint8)
     masks[:, :4] = 255
-    model = ReIDModel(torch.nn.Identity(), feat_dim=3, num_classes=2)
+    model = ReIDModel(Backbone(torch.nn.Identity(), 3, pools_itself=False), num_classes=2)
     model.bottleneck.eps = 0.0
     return images, masks, model
 

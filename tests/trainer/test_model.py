@@ -5,7 +5,8 @@ import pytest
 import torch
 import torchvision
 
-from attention_swap_reid.trainer.model import build_model, model_name_problem
+from attention_swap_reid.trainer.backbones import backbone_problem
+from attention_swap_reid.trainer.model import build_model
 
 
 @pytest.mark.parametrize("name,dim", [("resnet18", 512), ("resnet50", 2048)])
@@ -46,7 +47,8 @@ def test_imagenet_weights_are_loaded_from_a_local_file(tmp_path):
 def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="local weights file"):
         build_model("resnet18", 5, pretrained="imagenet", weights_path=str(tmp_path / "missing.pth"))
-    with pytest.raises(ValueError, match="'vgg16' is not a model; allowed: resnet18, resnet34, resnet50, or timm/<"):
+    with pytest.raises(ValueError, match="'vgg16' is not a model; allowed: resnet18, resnet34, resnet50, "
+                                         "resnet18_ibn_a, resnet34_ibn_a, resnet50_ibn_a, timm/<name>$"):
         build_model("vgg16", 5)
     bad = tmp_path / "r50.pth"
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), bad)
@@ -91,12 +93,12 @@ def test_timm_weights_from_a_local_file_and_errors(timm, tmp_path):
         build_model("timm/resnet10t", 5, pretrained="imagenet", weights_path=None)
     with pytest.raises(ValueError, match="'timm/resnet_nope': timm has no such model"):
         build_model("timm/resnet_nope", 5)
-    assert model_name_problem("timm/resnet10t") is None and model_name_problem("resnet50") is None
+    assert backbone_problem("timm/resnet10t") is None and backbone_problem("resnet50") is None
 
 
 def test_timm_names_without_timm_installed_say_so(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # import timm raises ImportError
     expected = "'timm/resnet50d' needs timm, which is not installed (pip install timm)"
-    assert model_name_problem("timm/resnet50d") == expected
+    assert backbone_problem("timm/resnet50d") == expected
     with pytest.raises(ValueError, match="needs timm"):
         build_model("timm/resnet50d", 5)
