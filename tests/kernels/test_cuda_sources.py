@@ -70,6 +70,8 @@ def test_every_launched_kernel_exists():
 
 
 def test_every_unit_starts_with_the_band_edges_of_the_roi_modes():
-    assert cuda_sources.definitions().endswith("#define ROI_BAND_EDGES {0, 2, 0, 1, 1, 2}\n")  # full, upper, lower
+    # two bits per edge, four per mode: full (top 0, bottom 2), upper (top 0, cut 1), lower (cut 1, bottom 2)
+    packed = (0 | 2 << 2) | (0 << 4 | 1 << 6) | (1 << 8 | 2 << 10)
+    assert cuda_sources.definitions().endswith(f"#define ROI_BAND_EDGES {packed:#x}\n")
     for module in cuda_sources.MODULES + ("program",):
         assert unit(module).startswith(cuda_sources.definitions())
