@@ -36,7 +36,7 @@ def definitions() -> str:
 def file_text(module: str) -> str:
     """The CUDA C++ text of `cuda/<module>.cu` alone, after a `#line` naming the file (compiler
     messages, and the CPU emulation's barrier reports, then point into it)."""
-    return f'#line 1 "{module}.cu"\n' + (CUDA_DIR / f"{module}.cu").read_text()
+    return f'#line 1 "kernels/cuda/{module}.cu"\n' + (CUDA_DIR / f"{module}.cu").read_text()
 
 
 def source(module: str) -> str:

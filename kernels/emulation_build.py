@@ -110,7 +110,7 @@ def build(code: str, build_dir: Path, sanitizer: str | None = None) -> Path:
     """The shared library of `code` (the CUDA program) with the runtime and launchers, built
     once per content and sanitizer in `build_dir`."""
     flags = SANITIZERS[sanitizer]
-    unit = f'#include "{RUNTIME.name}"\n{code}\n{_launchers(code)}\n'
+    unit = f'#include "{RUNTIME.name}"\n{code}\n#line 1 "emulation launchers"\n{_launchers(code)}\n'
     digest = hashlib.sha1("\0".join([RUNTIME.read_text(), unit, *flags]).encode()).hexdigest()[:16]
     library = build_dir / f"{digest}{'-' + sanitizer if sanitizer else ''}.so"
     if not library.exists():
