@@ -93,8 +93,8 @@ class ReIDLoader:
 
     Output format (`OutputFormat`): `normalize=False` gives float pixels in 0-255 (what
     fast-reid's models take), `dtype` "float16" / "bfloat16" halves the batch, `channels_last`
-    gives channels_last tensors; applied inside the tail, except the reduced dtypes after the
-    iterator and bfloat16 in DALI, which are a cast of the float32 result.
+    gives channels_last tensors; applied inside the tail, except bfloat16 in DALI, which is a cast
+    of the float32 result.
     """
 
     def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "train",

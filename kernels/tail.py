@@ -155,7 +155,8 @@ def _as_out_type(values: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "float32":
         return values
     if dtype == "float16":
-        return values.astype(np.float16)
+        with np.errstate(over="ignore"):  # beyond 65504: infinity, as intended
+            return values.astype(np.float16)
     bits = values.view(np.uint32)
     rounded = ((bits + np.uint32(0x7FFF) + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
     return np.where(np.isnan(values), np.uint16(0x7FC0), rounded)
