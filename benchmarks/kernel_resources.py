@@ -124,13 +124,14 @@ def ptxas_report(log: str) -> dict[str, dict]:
 
 
 def launch_threads() -> dict[str, int]:
-    """kernel -> threads per block, read off kernels/cupy_ops.py: `_launch` kernels run `_BLOCK`
-    threads, `_launch_blocks(name, blocks, THREADS, ...)` kernels THREADS."""
+    """kernel -> threads per block, read off kernels/cupy_ops.py and cupy_fused.py: `_launch`
+    kernels run `_BLOCK` threads, `_launch_blocks(name, blocks, THREADS, ...)` kernels THREADS
+    (a constant of cupy_ops)."""
     from attention_swap_reid.kernels import cupy_ops
 
-    text = Path(cupy_ops.__file__).read_text()
+    text = "".join(Path(cupy_ops.__file__).with_name(f"{name}.py").read_text() for name in ("cupy_ops", "cupy_fused"))
     threads = {name: cupy_ops._BLOCK for name in re.findall(r'_launch\("(\w+)"', text)}
-    for name, constant in re.findall(r'_launch_blocks\("(\w+)", [^,]+, (\w+)', text):
+    for name, constant in re.findall(r'_launch_blocks\("(\w+)", [^,]+, (?:cupy_ops\.)?(\w+)', text):
         threads[name] = getattr(cupy_ops, constant)
     return threads
 

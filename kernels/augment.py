@@ -6,7 +6,7 @@ holes -> composite -> (optionally) the BoT tail -> store the batch in the bank. 
 backend runs the public steps one after the other on the swapped samples only. The cupy
 backend runs the same computation as a few fused kernels on all samples (a sample without a
 donor keeps its image): about a dozen device operations per batch, no host synchronization,
-no host-to-device copy (see `cupy_ops.attention_augment`).
+no host-to-device copy (see `cupy_fused.attention_augment`).
 """
 from __future__ import annotations
 
@@ -177,10 +177,10 @@ class AttentionAugment:
                                  swapped=none.astype(bool), donor_pids=none, wanted=none.astype(bool),
                                  candidates=none.astype(np.int32))
         if xp is not np:
-            from . import cupy_ops
+            from . import cupy_fused
 
             key = rng.epoch_key(cfg.seed, epoch)
-            out, donor, wanted, candidates, swapped, donor_pids = cupy_ops.attention_augment(
+            out, donor, wanted, candidates, swapped, donor_pids = cupy_fused.attention_augment(
                 cfg, self.bank, images, masks, pids, viewpoints, index, index_base, key, CANVAS, tail, tail_arrays)
             return AugmentOutput(images=out, donor=donor, swapped=swapped, donor_pids=donor_pids, wanted=wanted,
                                  candidates=candidates)

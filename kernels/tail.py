@@ -100,7 +100,7 @@ def checked_tail(tail: Tail, b: int, xp) -> tuple:
             raise ValueError(f"Tail.{name} must have shape {shape} for a batch of {b}, got {tuple(a.shape)}")
         if is_cupy(a) != (xp is not np):
             raise ValueError(f"Tail.{name} must live where the images do ({xp.__name__} arrays)")
-        arrays.append(xp.ascontiguousarray(a).astype(dtype, copy=False))
+        arrays.append(xp.ascontiguousarray(a) if a.dtype == dtype else xp.ascontiguousarray(a).astype(dtype))
     return tuple(arrays)
 
 

@@ -58,7 +58,8 @@ def test_compiles_with_nvcc(module, tmp_path):
 
 
 def test_every_launched_kernel_exists():
-    wrappers = Path(cuda_sources.__file__).with_name("cupy_ops.py").read_text()
+    wrappers = "".join(Path(cuda_sources.__file__).with_name(f"{name}.py").read_text()
+                       for name in ("cupy_ops", "cupy_fused"))
     launched = set(re.findall(r'_launch(?:_blocks)?\("(\w+)"', wrappers))
     assert len(launched) >= 20
     program = cuda_sources.program()
