@@ -6,8 +6,7 @@ runtime (`emulation_runtime.h`) that runs every launch at its real grid and bloc
 kernels whose threads cooperate (`__syncthreads()`, `__shared__` memory) with one OS thread per
 CUDA thread and a real barrier -- so a missing barrier is a real race, a barrier not every
 thread reaches is reported, shared memory starts poisoned -- and the others thread after thread.
-`make_module(..., threads="serial")` runs every launch as one thread instead (fast, blind to
-races). Floats flush denormals to zero, as CuPy's `-ftz=true` build does on the GPU.
+`make_module(..., threads="serial")` runs every other launch as one thread instead (fast). Floats flush denormals to zero, as CuPy's `-ftz=true` build does on the GPU.
 
 Arrays are a NumPy subclass whose type lives in module "cupy", so `kernels` takes its cupy
 paths. New device arrays are allocated by the current CuPy allocator (`emulation_device`), and
@@ -83,8 +82,8 @@ def _placed(values: np.ndarray) -> "ndarray":
 def _empty(shape, dtype=float, order="C") -> "ndarray":
     """`cupy.empty`: new device memory, filled with the poison byte (as the kernels' `__shared__`
     memory) so that reading what no kernel wrote shows."""
-    memory, _ = device.allocate(tuple(np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),), dtype)
-    memory.view(np.uint8).reshape(-1)[...] = emulation_build.POISON
+    memory, _ = device.allocate(tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),), dtype)
+    memory.view(np.uint8).reshape(-1).fill(emulation_build.POISON)
     return memory.view(ndarray)
 
 
@@ -95,11 +94,15 @@ def _counted(name: str, function, *args, **kwargs):
         return _as_device(function(*_plain(args), **_plain(kwargs)))
 
 
+_BASIC = (slice, int, np.integer, type(None), type(Ellipsis))
+
+
 def _is_basic_index(key) -> bool:
     """Slices, integers, None and Ellipsis only: a view, no device work."""
-    keys = key if isinstance(key, tuple) else (key,)
-    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)
-               for k in keys)
+    if type(key) is slice:
+        return True
+    keys = key if type(key) is tuple else (key,)
+    return all(isinstance(k, _BASIC) and type(k) is not bool for k in keys)
 
 
 def _sync(name: str):
@@ -149,9 +152,9 @@ class ndarray(np.ndarray):
         return _counted(func.__name__, func, *args, **kwargs)
 
     def __getitem__(self, key):
-        if _is_basic_index(key):
-            with _internal():
-                return _as_device(np.ndarray.__getitem__(self.view(np.ndarray), _plain(key)))
+        if _is_basic_index(key):  # a view of this type, or an element (as a 0-d array, as CuPy's)
+            out = np.ndarray.__getitem__(self, key)
+            return out if isinstance(out, ndarray) else np.asarray(out).view(ndarray)
         return _counted("getitem (fancy)", np.ndarray.__getitem__, self, key)
 
     def __setitem__(self, key, value):
@@ -163,11 +166,10 @@ class ndarray(np.ndarray):
         return _counted("astype", np.ndarray.astype, self, dtype, order, casting, True, copy)
 
     def reshape(self, *shape, **kwargs):
-        with _internal():
-            out = np.ndarray.reshape(self.view(np.ndarray), *shape, **kwargs)
-        if not np.shares_memory(out, self):
+        out = np.ndarray.reshape(self, *shape, **kwargs)
+        if out.base is None:  # not a view: NumPy copied
             _record("op", "reshape (copy)")
-        return out.view(ndarray)
+        return out
 
     def ravel(self, order="C"):
         return self.reshape(-1, order=order)
@@ -225,8 +227,12 @@ class RawModule:
                 else:
                     assert type(arg) is t, f"{name} argument {k}: {type(arg).__name__}, expected {t.__name__}"
                     values.append(arg)
-            if device._State.recorder is None or device._State.recorder.execute:
-                run(int(grid[0]), int(block[0]), values, self._serial)
+            recorder = device._State.recorder
+            if recorder is None or recorder.execute:
+                ranges = [(a.ctypes.data, a.nbytes) for a in args if isinstance(a, ndarray)]
+                traffic = run(int(grid[0]), int(block[0]), values, self._serial, ranges)
+                if traffic is not None and recorder is not None:
+                    recorder.traffic.append((name, *traffic))
 
         return launch
 
@@ -305,16 +311,18 @@ def make_module(build_dir: Path, threads: str = "auto", sanitizer: str | None = 
 
 @contextlib.contextmanager
 def installed(fake: types.ModuleType):
-    """`fake` as `cupy` (and `attention_swap_reid.kernels.cupy_ops` re-imported against it);
+    """`fake` as `cupy` (and the modules of `kernels` that import cupy re-imported against it);
     everything restored after."""
     from attention_swap_reid import kernels
 
-    names = ("cupy", "attention_swap_reid.kernels.cupy_ops")
+    backend = ("cupy_ops", "cupy_fused")
+    names = ("cupy", *(f"attention_swap_reid.kernels.{name}" for name in backend))
     saved_modules = {name: sys.modules.get(name) for name in names}
-    saved_attribute = kernels.__dict__.get("cupy_ops")
+    saved_attributes = {name: kernels.__dict__.get(name) for name in backend}
     sys.modules["cupy"] = fake
-    sys.modules.pop("attention_swap_reid.kernels.cupy_ops", None)
-    kernels.__dict__.pop("cupy_ops", None)
+    for name in backend:
+        sys.modules.pop(f"attention_swap_reid.kernels.{name}", None)
+        kernels.__dict__.pop(name, None)
     try:
         yield fake
     finally:
@@ -323,7 +331,8 @@ def installed(fake: types.ModuleType):
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-        if saved_attribute is None:
-            kernels.__dict__.pop("cupy_ops", None)
-        else:
-            kernels.cupy_ops = saved_attribute
+        for name, attribute in saved_attributes.items():
+            if attribute is None:
+                kernels.__dict__.pop(name, None)
+            else:
+                setattr(kernels, name, attribute)

@@ -11,13 +11,16 @@ launch:
   `__shared__`: `block_level_kernels`) run one OS thread per CUDA thread ("threaded");
 - the others run their threads one after another ("sequential": without barriers or shared
   memory the threads of a grid-stride loop cannot see each other);
-- `threads="serial"` runs every launch as one thread (blockDim = gridDim = 1), the fastest and
-  blind to races: for counting and for large inputs whose block-level code the threaded tests
-  already cover.
+- `threads="serial"` runs every other launch as one thread (blockDim = gridDim = 1): the
+  fastest for large grid-stride launches (the block-level kernels still run threaded: they
+  need their block size).
 
 `sanitizer="thread"` (ThreadSanitizer) or `"address"` (AddressSanitizer + UBSan) builds the
 same unit instrumented; the Python process must then load the sanitizer's runtime first
 (`LD_PRELOAD`, see the Makefile's `emulation-tsan` / `emulation-asan` targets).
+`sanitizer="trace"` builds it with ThreadSanitizer's instrumentation calling the hooks of
+`emulation_trace.h` instead of its runtime: each launch then reports the 32-byte sectors of its
+arrays it read and wrote (for benchmarks/bytes_moved.py).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 RUNTIME = Path(__file__).with_name("emulation_runtime.h")
+TRACE = Path(__file__).with_name("emulation_trace.h")
 MODES = {"serial": 0, "sequential": 1, "threaded": 2}
 THREADS = ("auto", "serial")
 SANITIZERS = {
@@ -38,7 +42,10 @@ SANITIZERS = {
     "thread": ("-O1", "-g", "-fsanitize=thread"),
     "address": ("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
                 "-fno-sanitize-recover=undefined"),
+    "trace": ("-O1", "-fsanitize=thread", "--param=tsan-instrument-func-entry-exit=0"),
 }
+SECTOR = 32
+"""Bytes per sector, the unit in which a traced launch counts the memory it touches."""
 POISON = 0xA5
 """The byte `__shared__` memory (and, in `emulation`, every new device array) is filled with."""
 
@@ -110,29 +117,40 @@ def build(code: str, build_dir: Path, sanitizer: str | None = None) -> Path:
     """The shared library of `code` (the CUDA program) with the runtime and launchers, built
     once per content and sanitizer in `build_dir`."""
     flags = SANITIZERS[sanitizer]
-    unit = f'#include "{RUNTIME.name}"\n{code}\n#line 1 "emulation launchers"\n{_launchers(code)}\n'
-    digest = hashlib.sha1("\0".join([RUNTIME.read_text(), unit, *flags]).encode()).hexdigest()[:16]
+    headers = [RUNTIME] + ([TRACE] if sanitizer == "trace" else [])
+    includes = "".join(f'#include "{header.name}"\n' for header in headers)
+    unit = f'{includes}{code}\n#line 1 "emulation launchers"\n{_launchers(code)}\n'
+    digest = hashlib.sha1("\0".join([*(h.read_text() for h in headers), unit, *flags]).encode()).hexdigest()[:16]
     library = build_dir / f"{digest}{'-' + sanitizer if sanitizer else ''}.so"
     if not library.exists():
         source = library.with_suffix(".cpp")
         source.write_text(unit)
         partial = library.with_suffix(f".so.partial{os.getpid()}")
-        result = subprocess.run(["g++", "-std=c++20", *flags, "-ffp-contract=off", "-pthread", "-shared", "-fPIC",
-                                 f"-I{RUNTIME.parent}", str(source), "-o", str(partial)], capture_output=True, text=True)
-        if result.returncode:
-            raise RuntimeError(f"g++ failed to build the CUDA emulation ({source}):\n{result.stderr[-4000:]}")
+        compile_ = ["g++", "-std=c++20", *flags, "-ffp-contract=off", "-pthread", "-fPIC", f"-I{RUNTIME.parent}"]
+        if sanitizer == "trace":  # instrumented, but linked without TSan's runtime: our hooks stand in for it
+            steps = [[*compile_, "-c", str(source), "-o", f"{partial}.o"],
+                     ["g++", "-shared", "-pthread", f"{partial}.o", "-o", str(partial)]]
+        else:
+            steps = [[*compile_, "-shared", str(source), "-o", str(partial)]]
+        for step in steps:
+            result = subprocess.run(step, capture_output=True, text=True)
+            if result.returncode:
+                raise RuntimeError(f"g++ failed to build the CUDA emulation ({source}):\n{result.stderr[-4000:]}")
         partial.rename(library)
     return library
 
 
 class Library:
-    """A built program: `launcher(name)` returns launch(grid, block, values, serial) for kernel `name`."""
+    """A built program: `launcher(name)` returns launch(grid, block, values, serial, ranges) for
+    kernel `name`; in a "trace" build it returns the bytes of the (start, size) `ranges` the
+    launch read and wrote, in whole sectors."""
 
     def __init__(self, code: str, build_dir: Path, sanitizer: str | None = None):
         self._dll = ctypes.CDLL(str(build(code, build_dir, sanitizer)))
         self._dll.emu_error.restype = ctypes.c_char_p
         self.signatures = signatures(code)
         self.block_level = block_level_kernels(code)
+        self.traces = sanitizer == "trace"
 
     def launcher(self, name: str):
         params = self.signatures[name]
@@ -140,10 +158,20 @@ class Library:
         function.restype = ctypes.c_int
         function.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int, ctypes.c_int,
                              *(ctypes.c_void_p if pointer else CTYPES[t] for _, _, pointer, t in params)]
-        threaded = MODES["threaded" if name in self.block_level else "sequential"]
+        block_level = name in self.block_level
 
-        def launch(grid: int, block: int, values: list, serial: bool) -> None:
-            if function(grid, block, MODES["serial"] if serial else threaded, POISON, *values):
+        def launch(grid: int, block: int, values: list, serial: bool, ranges=()) -> tuple[int, int] | None:
+            mode = MODES["threaded" if block_level else "serial" if serial else "sequential"]
+            if self.traces:
+                starts, sizes = (np.array([r[k] for r in ranges], np.uint64) for k in (0, 1))
+                self._dll.emu_trace_ranges(len(ranges), starts.ctypes.data_as(ctypes.c_void_p),
+                                           sizes.ctypes.data_as(ctypes.c_void_p))
+            if function(grid, block, mode, POISON, *values):
                 raise EmulationError(f"kernel {name} <<<{grid}, {block}>>>: {self._dll.emu_error().decode()}")
+            if not self.traces:
+                return None
+            counts = np.zeros(2, np.uint64)
+            self._dll.emu_trace_counts(counts.ctypes.data_as(ctypes.c_void_p))
+            return int(counts[0]) * SECTOR, int(counts[1]) * SECTOR
 
         return launch

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import threading
 
 import numpy as np
@@ -24,8 +25,9 @@ POOL = "cupy's pool"
 
 class Recorder:
     """What the code under test asked of the device: `ops` (names, in order), `streams` (the
-    stream pointer each op was queued on), `syncs` and `allocations` ((bytes, allocator), the
-    allocator a callable or `POOL`)."""
+    stream pointer each op was queued on), `syncs`, `allocations` ((bytes, allocator), the
+    allocator a callable or `POOL`) and, in a "trace" build, `traffic` ((kernel, bytes read,
+    bytes written) per launch)."""
 
     def __init__(self, execute: bool = True):
         self.execute = execute
@@ -33,6 +35,7 @@ class Recorder:
         self.streams: list[int] = []
         self.syncs: list[str] = []
         self.allocations: list[tuple[int, object]] = []
+        self.traffic: list[tuple[str, int, int]] = []
 
     @property
     def launches(self) -> list[str]:
@@ -67,14 +70,20 @@ def record(kind: str, name: str) -> None:
         recorder.syncs.append(name)
 
 
-@contextlib.contextmanager
-def internal():
-    """The emulator's own work: records nothing."""
-    STATE.depth += 1
-    try:
-        yield
-    finally:
+class _Internal:
+    def __enter__(self):
+        STATE.depth += 1
+
+    def __exit__(self, *exc):
         STATE.depth -= 1
+
+
+_INTERNAL = _Internal()
+
+
+def internal() -> _Internal:
+    """The emulator's own work (a context manager): records nothing."""
+    return _INTERNAL
 
 
 class Stream:
@@ -162,7 +171,7 @@ def allocate(shape: tuple, dtype) -> tuple[np.ndarray, object]:
     """An uninitialized C-contiguous NumPy array of `shape` and `dtype` in memory from the
     current allocator, and what keeps that memory alive (None for CuPy's pool, NumPy's memory)."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     allocator = current_allocator()
     if _State.recorder is not None:
         _State.recorder.allocations.append((nbytes, POOL if allocator is None else allocator))

@@ -11,7 +11,8 @@
 //   without barriers or shared memory (the same result, without the cost of OS threads); a
 //   __syncthreads() there is an error.
 // - serial: one thread, blockDim = gridDim = 1: the kernels' thread- and block-stride loops do
-//   all the work (fast; blind to anything that needs two threads).
+//   all the work (fast; only for kernels that need no block size: emulation_build.py runs the
+//   block-level ones threaded in any case).
 // Before each block, the block's __shared__ memory (every __shared__ variable lives in section
 // "emu_shared") is filled with a poison byte, so reading it before writing gives garbage.
 // Floats run with flush-to-zero and denormals-are-zero (x86 MXCSR), as CuPy's -ftz=true does

@@ -166,3 +166,35 @@ def test_the_block_level_kernels_of_the_program():
     block size by the emulation; every other kernel runs thread after thread."""
     assert block_level_kernels(cuda_sources.program()) == {"roi_rows", "roi_boxes", "roi_keys", "choose_donors",
                                                            "pyramid_top"}
+
+
+TRACED = r"""
+// Reads every other float of `a` (n of them), writes the first n / 4 floats of `out`.
+extern "C" __global__ void strided(const float* a, int n, float* out) {
+  __shared__ float staged[256];
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    staged[threadIdx.x] = a[2 * i];
+    __syncthreads();
+    if (i < n / 4) out[i] = staged[threadIdx.x] + 1.0f;
+    __syncthreads();
+  }
+}
+"""
+
+
+def test_a_traced_launch_counts_the_sectors_it_touched(tmp_path):
+    """The "trace" build (benchmarks/bytes_moved.py): the 32-byte sectors of a launch's arrays
+    read and written, not the shared memory nor the stack; threaded kernels included."""
+    from attention_swap_reid.kernels.emulation import installed, make_module
+
+    with installed(make_module(tmp_path, sanitizer="trace")) as cp:
+        kernel = cp.RawModule(code=TRACED, options=cuda_sources.NVRTC_OPTIONS).get_function("strided")
+        a = cp.asarray(np.arange(4096, dtype=np.float32))  # 16 KB: 512 sectors, every one read
+        out = cp.asarray(np.zeros(2048, np.float32))  # 512 floats written: 64 sectors
+        with cp.counting() as recorder:
+            kernel((4,), (256,), (a, np.int32(2048), out))
+    def sectors(address: int, nbytes: int) -> int:  # of 32 bytes, spanned by [address, address + nbytes)
+        return ((address + nbytes - 1) >> 5) - (address >> 5) + 1
+
+    assert recorder.traffic == [("strided", 32 * sectors(a.ctypes.data, 4096 * 4), 32 * sectors(out.ctypes.data, 2048))]
+    assert cp.asnumpy(out)[:512].tolist() == (np.arange(512) * 2 + 1.0).tolist()
