@@ -99,6 +99,8 @@ if CUDA_DIR:
     from attention_swap_reid.kernels import cuda_sources
 
     cuda_sources.CUDA_DIR = Path(CUDA_DIR)
+REQUIRE_GPU = bool(os.environ.get("ASR_REQUIRE_GPU"))
+"""Set by benchmarks/gpu_check.sh: on a GPU machine a GPU test that finds no GPU fails."""
 SANITIZER = os.environ.get("ASR_EMULATION_SANITIZER") or None
 """The sanitizer the CPU emulation is built with in this session ("thread" or "address"; the
 Makefile's emulation-tsan / emulation-asan targets set it and preload the sanitizer's runtime)."""
@@ -116,7 +118,7 @@ def cp(request, _emulator_dir):
     if request.param == "cuda":
         cupy = _usable_cupy()
         if cupy is None:
-            pytest.skip("needs a CUDA GPU with CuPy")
+            (pytest.fail if REQUIRE_GPU else pytest.skip)("needs a CUDA GPU with CuPy")
         yield cupy
         return
     if shutil.which("g++") is None:
