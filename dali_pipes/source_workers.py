@@ -3,9 +3,10 @@ the training process's main thread, which only hands DALI the batch that is read
 
 `SourceWorkers(source, workers)` is a drop-in for a `TrainSource` as DALI's per-batch callable
 (`fn.external_source(..., batch=True, batch_info=True)`, not DALI's own parallel mode, whose
-per-batch messaging costs the main thread more than our whole GPU path may). The workers fill
-`slots` batches of rows in shared memory: batch k of an epoch goes to worker k % workers and to
-slot k % slots, whose status says which step it holds. A slot is handed to DALI as a view when its "ready" semaphore says so; DALI
+per-batch scheduling, messaging and per-sample feeding cost the main thread more than our whole
+GPU path may: docs/gpu-path.md). The workers fill `slots` batches of rows in shared memory:
+batch k of an epoch goes to worker k % workers and to slot k % slots, whose status says which
+step it holds. A slot is handed to DALI as a view when its "ready" semaphore says so; DALI
 copies it when it feeds the batch, after which (at the next call) its "free" semaphore lets a
 worker reuse it. The main thread tells the workers each epoch's number once; nothing else
 crosses processes per batch (the epoch's length neither: the worker whose turn the step after

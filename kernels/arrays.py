@@ -70,13 +70,22 @@ def to_torch(x):
     rules apply to it); otherwise via DLPack."""
     import torch
 
-    owner = _TORCH_OWNED.get(x.data.mem.ptr) if is_cupy(x) else None
+    data = x.data if is_cupy(x) else None
+    owner = None if data is None else _TORCH_OWNED.get(data.mem.ptr)
     itemsize = x.dtype.itemsize
-    if owner is None or (x.data.ptr - owner.data_ptr()) % itemsize or any(s % itemsize for s in x.strides):
+    offset = 0 if owner is None else data.ptr - owner.data_ptr()
+    if owner is None or offset % itemsize or any(s % itemsize for s in x.strides):
         return torch.from_dlpack(x)
-    view = torch.empty(0, dtype=torch.from_numpy(np.empty(0, x.dtype)).dtype, device=owner.device)
-    return view.set_(owner.untyped_storage(), (x.data.ptr - owner.data_ptr()) // itemsize, x.shape,
-                     tuple(s // itemsize for s in x.strides))
+    view = torch.empty(0, dtype=_torch_dtype(x.dtype), device=owner.device)
+    return view.set_(owner.untyped_storage(), offset // itemsize, x.shape, tuple(s // itemsize for s in x.strides))
+
+
+@functools.lru_cache(maxsize=32)
+def _torch_dtype(dtype):
+    """torch's dtype for NumPy's `dtype`."""
+    import torch
+
+    return torch.from_numpy(np.empty(0, dtype)).dtype
 
 
 @functools.cache

@@ -95,7 +95,8 @@ def roi_rows(masks, empty=cupy.empty) -> tuple:
     threads per row)."""
     b, h, w = masks.shape
     rows = tuple(empty((b, h), cupy.int32) for _ in range(3))
-    _launch_blocks("roi_rows", -(-b * h // (_BLOCK // _ROW_LANES)), _BLOCK, (masks, np.int64(b * h), np.int32(w), *rows))
+    blocks = -(-b * h // (_BLOCK // _ROW_LANES))
+    _launch_blocks("roi_rows", blocks, _BLOCK, (masks, np.int64(b * h), np.int32(w), *rows))
     return rows
 
 

@@ -6,7 +6,8 @@ runtime (`emulation_runtime.h`) that runs every launch at its real grid and bloc
 kernels whose threads cooperate (`__syncthreads()`, `__shared__` memory) with one OS thread per
 CUDA thread and a real barrier -- so a missing barrier is a real race, a barrier not every
 thread reaches is reported, shared memory starts poisoned -- and the others thread after thread.
-`make_module(..., threads="serial")` runs every other launch as one thread instead (fast). Floats flush denormals to zero, as CuPy's `-ftz=true` build does on the GPU.
+`make_module(..., threads="serial")` runs every other launch as one thread instead (fast).
+Floats flush denormals to zero, as CuPy's `-ftz=true` build does on the GPU.
 
 Arrays are a NumPy subclass whose type lives in module "cupy", so `kernels` takes its cupy
 paths. New device arrays are allocated by the current CuPy allocator (`emulation_device`), and
@@ -89,7 +90,8 @@ def _empty(shape, dtype=float, order="C") -> "ndarray":
 
 def _counted(name: str, function, *args, **kwargs):
     _record("op", name)
-    quiet = device._State.recorder is not None and not device._State.recorder.execute  # counting only: arrays hold garbage
+    recorder = device._State.recorder
+    quiet = recorder is not None and not recorder.execute  # counting only: arrays hold garbage
     with _internal(), (np.errstate(all="ignore") if quiet else contextlib.nullcontext()):
         return _as_device(function(*_plain(args), **_plain(kwargs)))
 
@@ -133,9 +135,9 @@ class ndarray(np.ndarray):
     @property
     def data(self) -> device.MemoryPointer:
         """The array's first element as a `MemoryPointer` into the allocation it lives in."""
-        pointer = device.pointer_of(self)
-        mem = pointer.mem if pointer is not None else device.UnownedMemory(self.ctypes.data, self.nbytes, self)
-        return device.MemoryPointer(mem, self.ctypes.data - mem.ptr)
+        pointer, address = device.pointer_of(self), self.ctypes.data
+        mem = pointer.mem if pointer is not None else device.UnownedMemory(address, self.nbytes, self)
+        return device.MemoryPointer(mem, address - mem.ptr)
 
     def get(self) -> np.ndarray:
         _record("sync", "get")
@@ -281,7 +283,8 @@ def make_module(build_dir: Path, threads: str = "auto", sanitizer: str | None = 
     module.empty_like = lambda a, dtype=None: _empty(a.shape, a.dtype if dtype is None else dtype)
     module.from_dlpack = lambda x: np.from_dlpack(x).view(ndarray)
     module.cuda = types.SimpleNamespace(
-        Device=device.Device, ExternalStream=device.Stream, Stream=device.Stream, get_current_stream=device.current_stream,
+        Device=device.Device, ExternalStream=device.Stream, Stream=device.Stream,
+        get_current_stream=device.current_stream,
         MemoryPointer=device.MemoryPointer, UnownedMemory=device.UnownedMemory, using_allocator=device.using_allocator,
         set_allocator=device.set_allocator, get_allocator=device.get_allocator,
         runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))

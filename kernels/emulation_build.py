@@ -106,10 +106,11 @@ def block_level_kernels(code: str) -> frozenset:
 
 
 def _launchers(code: str) -> str:
+    head = "unsigned int emu_grid, unsigned int emu_block, int emu_mode, int emu_poison"
+    call = "emu_grid, emu_block, emu_mode, emu_poison"
     return "\n".join(
-        f'extern "C" int emu_launch_{name}(unsigned int emu_grid, unsigned int emu_block, int emu_mode, int emu_poison, '
-        f'{", ".join(p[0] for p in params)}) {{\n'
-        f'  return emu_launch(emu_grid, emu_block, emu_mode, emu_poison, [&] {{ {name}({", ".join(p[1] for p in params)}); }});\n}}'
+        f'extern "C" int emu_launch_{name}({head}, {", ".join(p[0] for p in params)}) {{\n'
+        f'  return emu_launch({call}, [&] {{ {name}({", ".join(p[1] for p in params)}); }});\n}}'
         for name, params in signatures(code).items())
 
 

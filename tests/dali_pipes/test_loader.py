@@ -117,7 +117,7 @@ def main_thread_opens():
 
 @pytest.mark.parametrize("augment_in", ["pipeline", "iterator"])
 def test_an_epoch_opens_no_image_or_mask_file_on_the_main_thread(tiny_world, main_thread_opens, augment_in):
-    """The source runs in DALI's worker processes: they read the files. On the main thread
+    """The source runs in its worker processes: they read the files. On the main thread
     (source_workers=0, the reference) the same batches, and every file opened there."""
     files = {os.path.realpath(p) for s in read_manifest(tiny_world, ["train"]) for p in (s.image, s.mask)}
     options = dict(augment=AugmentConfig(p=0.5, seed=4, **LOOSE), mask_source="png", augment_in=augment_in)
