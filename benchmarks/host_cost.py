@@ -16,6 +16,10 @@ CPU time of the main thread (`time.thread_time`, so waiting does not count), med
   source_main, source_main_fed    the same with the source on the main thread
                   (`source_workers=0`: reading the files there, as the loader did before it had
                   workers).
+  source_dali_fed  the same source run by DALI's own parallel external source instead
+                  (`parallel=True`, one worker process, fork): all DALI does on the main thread
+                  per batch (scheduling the batch, receiving it from the worker, feeding it in);
+                  the design the loader did not take.
   augment         an `AttentionAugment` call with the BoT tail (p = 0.5, pull-push) on device
                   arrays, every kernel launch a no-op, the GEMM an allocation, the images tiny
                   (16x8), so what is left is the Python and array bookkeeping a GPU run pays on
@@ -95,8 +99,17 @@ def _source_pipeline(samples: list, batch: int, workers: int):
     from attention_swap_reid.dali_pipes.sampler import PKSampler
 
     pids = np.array([s.pid for s in samples])
-    source = sources.TrainSource(samples, np.searchsorted(np.unique(pids), pids), PKSampler(pids, batch // 4, 4, seed=0),
-                                 (256, 128), sources.BotOptions(), with_masks=False)
+    sampler = PKSampler(pids, batch // 4, 4, seed=0)
+    source = sources.TrainSource(samples, np.searchsorted(np.unique(pids), pids), sampler, (256, 128),
+                                 sources.BotOptions(), with_masks=False)
+    if workers == "dali":  # DALI's own parallel external source, one worker process, the same source
+        from nvidia.dali import fn
+
+        pipe = Pipeline(batch_size=batch, num_threads=2, device_id=None, prefetch_queue_depth=2, py_num_workers=1,
+                        py_start_method="fork")
+        with pipe:
+            pipe.set_outputs(fn.external_source(source=_Samples(source), batch=True, batch_info=True, parallel=True))
+        return pipe  # (the graph's cutting of the rows runs on DALI's threads, not timed here either)
     pipe = Pipeline(batch_size=batch, num_threads=2, device_id=None, prefetch_queue_depth=2)
     with pipe:
         if hasattr(pipeline, "source_inputs"):
@@ -110,6 +123,16 @@ def _source_pipeline(samples: list, batch: int, workers: int):
             outputs = fn.external_source(source=source, num_outputs=len(source.outputs), cycle="raise", batch=True)
         pipe.set_outputs(*outputs)
     return pipe
+
+
+class _Samples:
+    """A batch source as DALI's parallel external source takes it: a list of samples."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def __call__(self, info):
+        return list(self.source(info))
 
 
 def _timed(owner, name: str, times: list):
@@ -126,9 +149,11 @@ def _timed(owner, name: str, times: list):
     return mock.patch.object(owner, name, timed)
 
 
-def measure_source(samples: list, batch: int, repeats: int, workers: int) -> tuple[float, float]:
-    """µs of main-thread CPU per batch in the source's own call, and in all DALI does on the main
-    thread to take the batch from it (the call, then feeding the batch into the pipeline)."""
+def measure_source(samples: list, batch: int, repeats: int, workers: int | str) -> tuple[float | None, float]:
+    """µs of main-thread CPU per batch in the source's own call (None where it is not called on
+    the main thread), and in all DALI does on the main thread to take the batch from it (the
+    call, then feeding the batch into the pipeline). `workers`: 0, 1 (`SourceWorkers`), or
+    "dali" (DALI's parallel external source)."""
     pipe = _source_pipeline(samples, batch, workers)
     pipe.build()
     from attention_swap_reid.dali_pipes import sources
@@ -136,7 +161,7 @@ def measure_source(samples: list, batch: int, repeats: int, workers: int) -> tup
     if hasattr(sources, "RowLayout"):
         from attention_swap_reid.dali_pipes.source_workers import SourceWorkers
 
-        source_class, method = (SourceWorkers if workers else sources.TrainSource), "__call__"
+        source_class, method = (SourceWorkers if workers == 1 else sources.TrainSource), "__call__"
     else:  # a checkout from before the source workers: its iterator
         source_class, method = sources.TrainSource, "__next__"
     calls, taken = [], []
@@ -146,7 +171,7 @@ def measure_source(samples: list, batch: int, repeats: int, workers: int) -> tup
                 pipe.run()
             except StopIteration:
                 pipe.reset()
-    return statistics.median(calls[5:]) * 1e6, statistics.median(taken[5:]) * 1e6
+    return (statistics.median(calls[5:]) * 1e6 if calls else None), statistics.median(taken[5:]) * 1e6
 
 
 def _median_cpu_us(step, repeats: int) -> float:
@@ -212,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write host_cost[-LABEL].json into this folder")
     args = parser.parse_args(argv)
 
+    from attention_swap_reid.dali_pipes import sources
     from attention_swap_reid.kernels.emulation import installed
 
     rows = []
@@ -222,10 +248,12 @@ def main(argv: list[str] | None = None) -> int:
                 source, source_fed = measure_source(samples, batch, args.repeats, workers=1)
                 source_main, source_main_fed = measure_source(samples, batch, args.repeats, workers=0)
                 row = {"batch": batch, "source_us": source, "source_fed_us": source_fed, "source_main_us": source_main,
-                       "source_main_fed_us": source_main_fed,
-                       "augment_us": measure_augment(cp, batch, args.repeats, bank_size=0),
-                       "augment_bank_us": measure_augment(cp, batch, args.repeats, bank_size=64),
-                       "loader_augment_us": measure_loader_augment(cp, batch, args.repeats, bank_size=0)}
+                       "source_main_fed_us": source_main_fed}
+                if hasattr(sources, "RowLayout"):  # a source DALI's parallel external source can run
+                    row["source_dali_fed_us"] = measure_source(samples, batch, args.repeats, workers="dali")[1]
+                row |= {"augment_us": measure_augment(cp, batch, args.repeats, bank_size=0),
+                        "augment_bank_us": measure_augment(cp, batch, args.repeats, bank_size=64),
+                        "loader_augment_us": measure_loader_augment(cp, batch, args.repeats, bank_size=0)}
                 row["gpu_path_us"] = row["source_us"] + row["augment_us"]
                 row["gpu_path_fed_us"] = row["source_fed_us"] + row["augment_us"]
                 rows.append(row)
