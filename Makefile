@@ -37,7 +37,7 @@ ifneq ($(shell cat $(STAMP) 2>/dev/null),cuda$(CUDA))
 .PHONY: $(STAMP)
 endif
 
-.PHONY: setup demo test compat bench gpu-check clean
+.PHONY: setup demo test compat bench gpu-check emulation-tsan emulation-asan clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,23 @@ bench: setup
 
 gpu-check: setup
 	bash benchmarks/gpu_check.sh
+
+# The kernel tests on the CPU emulation of the CUDA kernels (kernels/emulation.py) built with
+# ThreadSanitizer (emulation-tsan: races between the emulated threads of a block) or with
+# AddressSanitizer + UBSan (emulation-asan: out-of-bounds reads and writes, undefined
+# behaviour). The first report stops the run with exit code 66 / 67. Third-party thread pools
+# run on one thread (TSan cannot see their own synchronization). About 20 / 5 minutes here.
+EMULATION_TESTS := tests/kernels/test_block_level.py tests/kernels/test_fused.py tests/kernels/test_cupy_parity.py \
+	tests/kernels/test_tail.py
+SINGLE_THREADED := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OPENCV_FOR_THREADS_NUM=1
+emulation-tsan: setup
+	$(SINGLE_THREADED) ASR_EMULATION_SANITIZER=thread TSAN_OPTIONS="halt_on_error=1 exitcode=66" \
+		LD_PRELOAD=$$(g++ -print-file-name=libtsan.so) $(PY) -m pytest -q -s -p no:cacheprovider -k emulated $(EMULATION_TESTS)
+
+emulation-asan: setup
+	$(SINGLE_THREADED) ASR_EMULATION_SANITIZER=address ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:exitcode=67" \
+		UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+		LD_PRELOAD=$$(g++ -print-file-name=libasan.so) $(PY) -m pytest -q -s -p no:cacheprovider -k emulated $(EMULATION_TESTS)
 
 clean:
 	rm -rf $(VENV) $(COMPAT) data runs .pytest_cache

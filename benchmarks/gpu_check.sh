@@ -5,9 +5,17 @@
 #     bash benchmarks/gpu_check.sh 2 OUT_DIR     # needs DALI too
 #     bash benchmarks/gpu_check.sh [all] [OUT_DIR]   # both, one after the other
 #
-# Stage 1 (about 3 minutes): nvidia-smi; `pytest -m gpu tests/kernels` (cupy backend == numpy
-# backend, bit for bit); `AttentionAugment` alone at B = 64 and 256 (benchmark row 5, which
-# also makes the benchmark's synthetic world in data/synth_bench, kept for stage 2).
+# Stage 1 (about 4 minutes): nvidia-smi and where the project and its libraries come from;
+# `pytest -m gpu tests/kernels` (cupy backend == numpy backend, bit for bit; a test that finds
+# no GPU fails here instead of skipping); compute-sanitizer's racecheck, synccheck, initcheck
+# and memcheck on the small GPU kernel tests (tests/kernels/test_block_level.py: the block-level
+# kernels at their real block sizes); `AttentionAugment` alone at B = 64 and 256 (benchmark
+# row 5, which also makes the benchmark's synthetic world in data/synth_bench, kept for stage 2).
+# compute-sanitizer comes from the CUDA 13 wheel `nvidia-cuda-sanitizer-api`, unzipped into the
+# folder SANITIZER_DIR names (it holds nvidia/cu13/bin/compute-sanitizer):
+#     pip download --no-deps nvidia-cuda-sanitizer-api==13.0.85 -d .whl
+#     unzip -q .whl/nvidia_cuda_sanitizer_api-*.whl -d .whl/sanitizer   # SANITIZER_DIR=.whl/sanitizer
+# (without SANITIZER_DIR: a compute-sanitizer on PATH).
 # Stage 2 (under 6 minutes): `pytest -m gpu tests/dali_pipes` (the loader in GPU mode against
 # CPU mode); the short benchmark (rows 1-5 at batch 64, both placements of the augmentation);
 # the ResNet-50 + AMP data-wait share (row t).
@@ -32,9 +40,20 @@ step() {  # step SECONDS NAME COMMAND...: run COMMAND under a timeout, output to
     [ "$rc" -eq 0 ] || { echo "== $name: exit $rc" | tee -a "$out/$name.txt"; status=1; }
 }
 
+sanitizer="${SANITIZER_DIR:+$SANITIZER_DIR/nvidia/cu13/bin/compute-sanitizer}"
+sanitizer="${sanitizer:-$(command -v compute-sanitizer || echo compute-sanitizer)}"
+
 stage1() {
     step 20 stage1-nvidia-smi nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
-    step 150 stage1-pytest-kernels "$py" -m pytest -m gpu -q -rs -p no:cacheprovider tests/kernels
+    step 30 stage1-environment "$py" -c "import attention_swap_reid.kernels as k, cupy, torch, numpy; \
+print('kernels', k.__file__); print('cupy', cupy.__version__, 'torch', torch.__version__, 'numpy', numpy.__version__)"
+    export ASR_REQUIRE_GPU=1  # on a GPU machine a skipped GPU test is a failure
+    step 120 stage1-pytest-kernels "$py" -m pytest -m gpu -q -rs -p no:cacheprovider tests/kernels
+    for tool in racecheck synccheck initcheck memcheck; do
+        step 60 "stage1-sanitizer-$tool" "$sanitizer" --tool "$tool" --error-exitcode 1 --print-limit 50 \
+            "$py" -m pytest -m gpu -q -x -p no:cacheprovider -k cuda tests/kernels/test_block_level.py
+    done
+    unset ASR_REQUIRE_GPU
     for batch in 64 256; do
         step 90 "stage1-augment-b$batch" "$py" benchmarks/throughput.py --device gpu --plan short --rows 5 \
             --batch "$batch" --out "$out/augment-b$batch"

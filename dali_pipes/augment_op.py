@@ -2,12 +2,14 @@
 
 In GPU mode DALI hands the operator CuPy arrays and makes DALI's CUDA stream CuPy's current
 stream, so the CuPy kernels run on DALI's stream; in CPU mode it gets NumPy arrays and runs
-the numpy backend. The RNG keys (epoch, global positions) come from the source through a
-FIFO on the host (see `TrainSource.keys`), so no device value is read back.
+the numpy backend. The RNG keys are the samples' positions in the epoch, an input like the
+others (on the device in GPU mode), and the epoch, a host number the loader sets before each
+pass (DALI runs no batch of the next epoch before the loader resets it), so no device value is
+read back.
 """
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Callable
 
 from attention_swap_reid.kernels.arrays import array_module
 
@@ -17,19 +19,20 @@ class AugmentOp:
 
     Inputs (per-sample lists): images (H, W, 3) uint8, masks (H, W, 1) uint8 {0, 1} -- or,
     with a `MaskBank`, the sample indices () int64 to gather them by -- pids () int64,
-    viewpoints () int64. Outputs: images (H, W, 3) uint8, swapped () uint8, donor_pids () int64.
+    viewpoints () int64, positions () int64 (the samples' positions in the epoch).
+    `epoch()` gives the epoch being augmented. Outputs: images (H, W, 3) uint8, swapped ()
+    uint8, donor_pids () int64.
     """
 
-    def __init__(self, augment, keys: deque, bank=None):
-        self.augment, self.keys, self.bank = augment, keys, bank
+    def __init__(self, augment, epoch: Callable[[], int], bank=None):
+        self.augment, self.epoch, self.bank = augment, epoch, bank
 
-    def __call__(self, images, masks_or_indices, pids, viewpoints):
+    def __call__(self, images, masks_or_indices, pids, viewpoints, positions):
         xp = array_module(images[0])
-        epoch, positions = self.keys.popleft()
         stacked = xp.stack(masks_or_indices)
         masks = stacked[..., 0] if self.bank is None else self.bank.gather(stacked)
         out = self.augment(xp.stack(images), masks, xp.stack(pids), xp.stack(viewpoints),
-                           epoch=epoch, index=positions)
+                           epoch=self.epoch(), index=xp.stack(positions))
         return _samples(out.images), _samples(out.swapped.astype(xp.uint8)), _samples(out.donor_pids)
 
 

@@ -14,6 +14,7 @@ from attention_swap_reid.dali_pipes.augment_op import AugmentOp
 from attention_swap_reid.dali_pipes.checked import CheckedManifest, checked_manifest
 from attention_swap_reid.dali_pipes.cuda_flavour import warn_on_mismatch
 from attention_swap_reid.dali_pipes.devices import resolve_device
+from attention_swap_reid.dali_pipes.in_flight import InFlight
 from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, Sample
 from attention_swap_reid.dali_pipes.mask_bank import MaskBank
 from attention_swap_reid.dali_pipes.output_format import OutputFormat
@@ -47,10 +48,13 @@ class _DaliEpochs:
         self._build = build
         self._iterator = None
         self._finished = False
+        self._next = None  # the number the pass after the last finished one has
 
-    def epoch(self, before_start=lambda: None) -> Iterator[dict]:
-        if self._iterator is not None and not self._finished:
-            self._iterator = None  # an unfinished epoch: start from a fresh pipeline
+    def epoch(self, before_start=lambda: None, number: int | None = None) -> Iterator[dict]:
+        """One pass. `number` (the loader's epoch): the pipeline's sources count passes from its
+        build, so it is rebuilt unless this is the pass after the last finished one."""
+        if self._iterator is not None and (not self._finished or number != self._next):
+            self._iterator = None  # an unfinished epoch, or not the next one: start from a fresh pipeline
         before_start()
         if self._iterator is None:
             pipe, names = self._build()
@@ -61,6 +65,7 @@ class _DaliEpochs:
         for outputs in self._iterator:
             yield outputs[0]
         self._finished = True
+        self._next = None if number is None else number + 1
 
 
 class ReIDLoader:
@@ -95,10 +100,14 @@ class ReIDLoader:
     `unmasked="keep"` (they train without the augmentation and are never donors) or "drop"
     (left out); `unmasked_rows` lists their manifest row numbers.
 
+    The source of each batch (its files' bytes, labels and drawn BoT parameters) runs in
+    `source_workers` worker processes (DALI's parallel external source), so no image or mask
+    file is opened on the training process's main thread; 0 runs it on the main thread.
+
     Output format (`OutputFormat`): `normalize=False` gives float pixels in 0-255 (what
     fast-reid's models take), `dtype` "float16" / "bfloat16" halves the batch, `channels_last`
-    gives channels_last tensors; applied inside the tail, except the reduced dtypes after the
-    iterator and bfloat16 in DALI, which are a cast of the float32 result.
+    gives channels_last tensors; applied inside the tail, except bfloat16 in DALI, which is a cast
+    of the float32 result.
     """
 
     def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "train",
@@ -108,7 +117,8 @@ class ReIDLoader:
                  num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
                  erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2,
                  augment_in: str = "auto", mask_source: str = "bank", unmasked: str = "error",
-                 normalize: bool = True, dtype: str = "float32", channels_last: bool = False):
+                 normalize: bool = True, dtype: str = "float32", channels_last: bool = False,
+                 source_workers: int = 1):
         if augment is not None and not isinstance(augment, AugmentConfig):
             raise TypeError(f"augment must be a kernels.AugmentConfig (e.g. AugmentConfig(**settings)) or None, "
                             f"got {type(augment).__name__}")
@@ -126,6 +136,8 @@ class ReIDLoader:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
         if pad < 0:
             raise ValueError(f"pad must be >= 0, got {pad}")
+        if not isinstance(source_workers, int) or source_workers < 0:
+            raise ValueError(f"source_workers must be an integer >= 0, got {source_workers!r}")
         self.output = OutputFormat(normalize, dtype, channels_last)
         self.device_id = resolve_device(device)
         if augment_in == "auto":
@@ -146,23 +158,25 @@ class ReIDLoader:
         if augmenting and mask_source == "bank":
             self._bank = MaskBank.build(self.samples, self.size, letterbox=letterbox, num_threads=num_threads)
         self._source = TrainSource(self.samples, labels, sampler, self.size, BotOptions(flip, pad, erasing),
-                                   with_masks=(augmenting and self._bank is None) or return_masks,
-                                   with_keys=augmenting and augment_in == "pipeline")
+                                   with_masks=(augmenting and self._bank is None) or return_masks)
         in_graph = augment_in == "pipeline"
         self._augment = None
+        self._running_epoch = 0  # the epoch of the pass under way
 
         def build():
-            self._source.keys.clear()
+            self._source.first_epoch = self._running_epoch  # its workers count the epochs from here
             if augmenting:  # a fresh pipeline starts with a fresh donor bank
                 self._augment = AttentionAugment(augment, backend="numpy" if self.device_id is None else "cupy")
-            op = AugmentOp(self._augment, self._source.keys, self._bank) if in_graph and self._augment else None
+            op = AugmentOp(self._augment, lambda: self._running_epoch, self._bank) if in_graph and self._augment \
+                else None
             return train_pipeline(self._source, batch_size=batch_size, size=self.size, augment_op=op,
                                   device_id=self.device_id, num_threads=num_threads, seed=seed,
                                   letterbox=letterbox, bot=in_graph, return_masks=return_masks, prefetch=prefetch,
-                                  output=self.output)
+                                  output=self.output, source_workers=source_workers)
 
         self._epochs = _DaliEpochs(build)
         self._after_iterator = None if in_graph else self._augment_and_finish
+        self._in_flight = None if self.device_id is None else InFlight()  # DALI's batches live until the GPU read them
         self._lengths: dict[int, int] = {}
         self.epoch = 0
 
@@ -191,9 +205,14 @@ class ReIDLoader:
         epoch = self.epoch
 
         def start():
-            self._source.epoch = epoch
+            self._running_epoch = epoch
 
-        for batch in self._epochs.epoch(start):
+        dali_memory = None  # the last batch's tensors in DALI's memory, GPU mode
+        for batch in self._epochs.epoch(start, number=epoch):
+            if self._in_flight is not None:
+                if dali_memory is not None:  # everything queued for the last batch is queued by now
+                    self._in_flight.hold(dali_memory)
+                dali_memory = dict(batch)
             if self._after_iterator is not None:
                 batch = self._after_iterator(batch, epoch)
             else:
@@ -201,6 +220,8 @@ class ReIDLoader:
                 batch["swapped"] = batch["swapped"].bool()
             del batch["positions"]
             yield batch
+        if dali_memory is not None:
+            self._in_flight.hold(dali_memory)
         self.epoch = epoch + 1
 
     def _augment_and_finish(self, batch: dict, epoch: int) -> dict:

@@ -3,8 +3,8 @@
 ImageNet-normalized float32 in (B, 3, H, W) is what torchvision-style models and our trainer
 take; fast-reid's models normalize their input themselves and take float pixels in 0-255.
 The format is applied inside the existing tail (DALI's normalize on the in-graph path, the tail
-kernel on the after-the-iterator path), not as an extra pass, except float16 / bfloat16 after
-the iterator and bfloat16 in DALI (which has no bfloat16 output): a cast of the float32 result.
+kernel on the after-the-iterator path, which writes float16 / bfloat16 itself), not as an extra
+pass, except bfloat16 in DALI (which has no bfloat16 output): a cast of the float32 result.
 """
 from __future__ import annotations
 
@@ -62,12 +62,14 @@ class OutputFormat:
         return types.FLOAT16 if self.dtype == "float16" else types.FLOAT
 
     def tail(self, flip, crop_anchor, erase_anchor, erase_shape) -> Tail:
-        """The `kernels.Tail` that writes this format (its float32 result goes through `cast`)."""
+        """The `kernels.Tail` that writes this format, element type included."""
         return Tail(flip=flip, crop_anchor=crop_anchor, erase_anchor=erase_anchor, erase_shape=erase_shape,
-                    mean=self.mean, std=self.std, fill=self.erase_fill, channels_last=self.channels_last)
+                    mean=self.mean, std=self.std, fill=self.erase_fill, channels_last=self.channels_last,
+                    dtype=self.dtype)
 
     def cast(self, images: torch.Tensor) -> torch.Tensor:
-        """A float32 (B, 3, H, W) batch in this format's dtype (memory format kept)."""
+        """A float (B, 3, H, W) batch in this format's dtype (memory format kept; no copy when it
+        has it already)."""
         return images.to(DTYPES[self.dtype])
 
     def from_dali(self, images: torch.Tensor) -> torch.Tensor:

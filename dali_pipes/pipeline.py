@@ -14,6 +14,8 @@ from nvidia.dali import fn, math, types
 from nvidia.dali.pipeline import Pipeline
 
 from attention_swap_reid.dali_pipes.output_format import OutputFormat
+from attention_swap_reid.dali_pipes.source_workers import SourceWorkers
+from attention_swap_reid.dali_pipes.sources import FLOAT_FIELDS, INTEGER_FIELDS, RowLayout
 
 
 def _resize(images, encoded, size, *, letterbox: bool, nearest: bool):
@@ -73,23 +75,54 @@ def normalize(images, output: OutputFormat):
                                     mean=list(output.mean), std=list(output.std))
 
 
+def _cut(rows, start: int, length):
+    """Bytes start .. start + length of each row (`length`: a (1,) integer per sample)."""
+    return fn.slice(rows, start=np.array([start], np.int32), shape=fn.cast(length, dtype=types.INT32), axes=[0])
+
+
+def source_inputs(reader, layout: RowLayout, with_masks: bool) -> dict:
+    """The fields of the training source's rows (`sources.RowLayout`) in the pipeline being
+    defined, by name: "image" and "mask" (the encoded files, "mask" with `with_masks`), then
+    `sources.INTEGER_FIELDS` (int64; "flip" int32) and `sources.FLOAT_FIELDS` (float32).
+    `reader` (a `TrainSource`, or `SourceWorkers` running one) gives DALI each batch's rows,
+    called with its `BatchInfo` on the thread that runs the pipeline; the graph cuts them up."""
+    rows = fn.external_source(source=reader, batch=True, batch_info=True)
+    integers = fn.reinterpret(rows[: layout.floats_at], dtype=types.INT64, shape=[len(INTEGER_FIELDS)])
+    floats = fn.reinterpret(rows[layout.floats_at: layout.image_at], dtype=types.FLOAT,
+                            shape=[sum(FLOAT_FIELDS.values())])
+    column = {name: k for k, name in enumerate(INTEGER_FIELDS)}
+    fields = {name: integers[column[name]] for name in ("pid", "camid", "viewpoint", "label", "index", "position")}
+    fields["flip"] = fn.cast(integers[column["flip"]], dtype=types.INT32)
+    fields["image"] = _cut(rows, layout.image_at, integers[column["image_length"]: column["image_length"] + 1])
+    if with_masks:
+        fields["mask"] = _cut(rows, layout.mask_at, integers[column["mask_length"]: column["mask_length"] + 1])
+    start = 0
+    for name, width in FLOAT_FIELDS.items():
+        fields[name] = floats[start: start + width]
+        start += width
+    return fields
+
+
 def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op=None,
                    device_id: int | None, num_threads: int, seed: int, letterbox: bool = False,
                    bot: bool = True, return_masks: bool = False, prefetch: int = 2,
-                   output: OutputFormat = OutputFormat()) -> tuple[Pipeline, list[str]]:
+                   output: OutputFormat = OutputFormat(), source_workers: int = 1) -> tuple[Pipeline, list[str]]:
     """Build the training pipeline; returns it and the names of its outputs.
 
-    `source` is a `TrainSource`; masks are decoded only when it provides them. `augment_op`
-    (an `AugmentOp`) takes the decoded masks, or the sample indices when it has a mask bank.
+    `source` is a `TrainSource`; masks are decoded only when it provides them. It runs in
+    `source_workers` processes (`SourceWorkers`: the files are read there), or with 0 on the
+    thread that runs the pipeline.
+    `augment_op` (an `AugmentOp`) takes the decoded masks, or the sample indices when it
+    has a mask bank, and the samples' positions in the epoch.
     With `bot=False` the graph stops after the resize (and the augmentation, if any): it
     outputs uint8 HWC images, the raw masks and the drawn flip / crop / erase parameters for
     `kernels.bot_tail` (and `dali_pipes.torch_augs` for the masks) to apply after the iterator."""
     gpu = device_id is not None
     pipe = Pipeline(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed,
                     prefetch_queue_depth=prefetch)
+    reader = SourceWorkers(source, source_workers) if source_workers else source
     with pipe:
-        inputs = dict(zip(source.outputs, fn.external_source(
-            source=source, num_outputs=len(source.outputs), cycle="raise", batch=True)))
+        inputs = source_inputs(reader, source.layout, source.with_masks)
         pids, viewpoints, flip, crop_anchor = inputs["pid"], inputs["viewpoint"], inputs["flip"], inputs["crop_anchor"]
         images = decode_images(inputs["image"], size, gpu=gpu, letterbox=letterbox)
         masks = decode_masks(inputs["mask"], size, gpu=gpu, letterbox=letterbox) if source.with_masks else None
@@ -97,7 +130,7 @@ def train_pipeline(source, *, batch_size: int, size: tuple[int, int], augment_op
                        indices=inputs["index"], positions=inputs["position"])
         if augment_op is not None:
             masks_or_index = masks if augment_op.bank is None else inputs["index"]
-            args = [masks_or_index, pids, viewpoints]
+            args = [masks_or_index, pids, viewpoints, inputs["position"]]
             images, outputs["swapped"], outputs["donor_pids"] = fn.python_function(
                 images, *([a.gpu() for a in args] if gpu else args), function=augment_op, batch_processing=True,
                 num_outputs=3, device="gpu" if gpu else "cpu")

@@ -1,14 +1,16 @@
 """Per-batch inputs fed to the DALI pipelines through `fn.external_source`.
 
-A source is iterated once per epoch (DALI calls `iter()` again after `reset()`); each
-`next()` returns one batch: the encoded files as per-sample arrays (their sizes differ), and
-every other field (labels, positions, the random parameters drawn in `dali_pipes.draws`) as one
-dense array whose leading axis is the batch, so the host work per batch does not grow with
-per-sample Python.
+The training source hands DALI one dense array per batch: each sample's row packs its labels,
+positions and drawn BoT parameters (`dali_pipes.draws`) and its encoded image and mask files
+(`RowLayout`); the graph cuts the rows back into fields (`pipeline.source_inputs`). DALI takes a
+dense batch at one fixed cost on the thread that feeds it, a list of per-sample arrays at a cost
+per sample. A batch is a pure function of (epoch, step), so it can be computed anywhere: on the
+main thread, or in worker processes that read the files there (`dali_pipes.source_workers`).
+The evaluation source is an iterator of per-sample arrays, run on the main thread.
 """
 from __future__ import annotations
 
-from collections import deque
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -18,8 +20,11 @@ from attention_swap_reid.dali_pipes.draws import draw_bot_params
 from attention_swap_reid.dali_pipes.manifest import Sample
 from attention_swap_reid.dali_pipes.sampler import PKSampler
 
-TRAIN_OUTPUTS = ("image", "mask", "pid", "camid", "viewpoint", "label", "index", "position",
-                 "flip", "crop_anchor", "erase_anchor", "erase_shape")
+INTEGER_FIELDS = ("pid", "camid", "viewpoint", "label", "index", "position", "flip", "image_length", "mask_length")
+"""The int64 fields of a training row: labels, row index, position in the epoch, flip bit, and
+the byte lengths of the encoded image and mask files (0 without masks)."""
+FLOAT_FIELDS = {"crop_anchor": 2, "erase_anchor": 2, "erase_shape": 2}
+"""name -> width: the float32 fields of a training row, in order."""
 EVAL_OUTPUTS = ("image", "pid", "camid", "index", "mask")
 
 
@@ -37,6 +42,28 @@ def mask_bytes(sample: Sample) -> np.ndarray:
     return read_bytes(sample.mask) if sample.mask else _NO_PERSON
 
 
+@dataclass(frozen=True)
+class RowLayout:
+    """Where a training sample's fields lie in its row of uint8: `INTEGER_FIELDS` (int64), then
+    `FLOAT_FIELDS` (float32), then the encoded image file (room for `image_bytes`), then the
+    encoded mask file (room for `mask_bytes`; 0 without masks). Bytes past a file's length are
+    zero, and never read."""
+
+    image_bytes: int
+    mask_bytes: int
+
+    floats_at = 8 * len(INTEGER_FIELDS)
+    image_at = floats_at + 4 * sum(FLOAT_FIELDS.values())
+
+    @property
+    def mask_at(self) -> int:
+        return self.image_at + self.image_bytes
+
+    @property
+    def row_bytes(self) -> int:
+        return self.mask_at + self.mask_bytes
+
+
 @dataclass
 class BotOptions:
     """BoT augmentation settings: flip probability, zero padding before the crop, erasing probability."""
@@ -47,68 +74,69 @@ class BotOptions:
 
 
 class TrainSource:
-    """One epoch of PK batches for one shard (outputs: `TRAIN_OUTPUTS`, without "mask"
-    when `with_masks` is false). "position" holds each sample's global position in the epoch
-    (the augmentation's RNG key, (B,) int64).
+    """One epoch after another of PK batches for one shard, as DALI's per-batch callable:
+    `source(info)` is batch `info.iteration` of epoch `first_epoch + info.epoch_idx` (DALI counts
+    its epochs from the pipeline's build: set `first_epoch` before building it) as a
+    (B, layout.row_bytes) uint8 array of rows (`RowLayout`), and raises StopIteration after the
+    epoch's last batch. "position" holds each sample's global position in the epoch (the
+    augmentation's RNG key). Masks are in the rows when `with_masks`.
 
-    With `with_keys`, `keys` receives, for every batch produced, ``(epoch, positions)``: the
-    global positions of its samples in the epoch (the augmentation's RNG key). DALI runs
-    operators (and the iterator yields batches) in batch order, so the augmentation pops them
-    in the same order without a device sync.
+    A batch depends on nothing but (epoch, step): `fill` computes it anywhere, in any order, in
+    a copy of the source (it pickles for worker processes). The layout makes room for the
+    longest image and mask file of `samples` (their sizes, read once here).
     """
 
     def __init__(self, samples: list[Sample], labels: np.ndarray, sampler: PKSampler,
-                 size: tuple[int, int], bot: BotOptions, with_masks: bool = True, with_keys: bool = True):
+                 size: tuple[int, int], bot: BotOptions, with_masks: bool = True):
         self.samples, self.sampler = samples, sampler
         self.labels = np.asarray(labels, np.int64)
         self.pids, self.camids, self.viewpoints = (np.array([getattr(r, name) for r in samples], np.int64)
                                                    for name in ("pid", "camid", "viewpoint"))
-        self.with_masks, self.with_keys = with_masks, with_keys
+        self.with_masks = with_masks
         self.size, self.bot = size, bot
-        self.epoch = 0
-        self.keys: deque = deque()
-        self._plan = None
-        self._step = 0
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        """The names of what `next()` returns, in order."""
-        return tuple(n for n in TRAIN_OUTPUTS if self.with_masks or n != "mask")
+        longest_mask = max([len(_NO_PERSON), *(os.path.getsize(r.mask) for r in samples if r.mask)])
+        self.layout = RowLayout(max((os.path.getsize(r.image) for r in samples), default=0),
+                                longest_mask if with_masks else 0)
+        self.first_epoch = 0
+        self._plan: tuple[int, np.ndarray] | None = None  # (epoch, its plan): the epoch being served
 
     def plan(self, epoch: int) -> np.ndarray:
         """(num_batches, B) sample indices of `epoch` for this shard."""
-        return self.sampler.epoch(epoch)
+        if self._plan is None or self._plan[0] != epoch:
+            self._plan = (epoch, self.sampler.epoch(epoch))
+        return self._plan[1]
 
-    def __iter__(self):
-        self._plan = None  # planned at the first batch: DALI restarts the iterator before `epoch` is set
-        self._step = 0
-        return self
-
-    def __next__(self):
-        if self._plan is None:
-            self._plan = self.plan(self.epoch)
-        if self._step >= len(self._plan):
+    def __call__(self, info) -> np.ndarray:
+        epoch = self.first_epoch + info.epoch_idx
+        if info.iteration >= len(self.plan(epoch)):
             raise StopIteration
-        step, idx = self._step, self._plan[self._step]
-        self._step += 1
-        batch = len(idx)
+        rows = np.empty((self.sampler.batch_size, self.layout.row_bytes), np.uint8)
+        self.fill(rows, epoch, info.iteration)
+        return rows
+
+    def fill(self, rows: np.ndarray, epoch: int, step: int) -> None:
+        """Write batch `step` of `epoch` into `rows` (B, layout.row_bytes) uint8."""
+        idx = self.plan(epoch)[step]
+        batch, layout = len(idx), self.layout
         s = self.sampler
         first = (step * s.num_shards + s.shard_id) * batch  # global position in the epoch
-        positions = np.arange(first, first + batch, dtype=np.int64)
-        if self.with_keys:
-            self.keys.append((self.epoch, positions))
         params = draw_bot_params(batch, self.size, flip=self.bot.flip, pad=self.bot.pad,
-                                 erasing=self.bot.erasing, seed=s.seed, epoch=self.epoch,
+                                 erasing=self.bot.erasing, seed=s.seed, epoch=epoch,
                                  shard=s.shard_id, step=step)
-        rows = [self.samples[i] for i in idx]
-        masks = [[mask_bytes(r) for r in rows]] if self.with_masks else []
-        return (
-            [read_bytes(r.image) for r in rows],
-            *masks,
-            self.pids[idx], self.camids[idx], self.viewpoints[idx], self.labels[idx],
-            idx.astype(np.int64), positions,
-            params.flip, params.crop_anchor, params.erase_anchor, params.erase_shape,
-        )
+        lengths = np.zeros((2, batch), np.int64)
+        rows[:, layout.image_at:] = 0  # past each file: zeros, so that a batch's bytes are a function of (epoch, step)
+        for k, i in enumerate(idx):
+            files = [(read_bytes(self.samples[i].image), layout.image_at)]
+            if self.with_masks:
+                files.append((mask_bytes(self.samples[i]), layout.mask_at))
+            for f, (data, at) in enumerate(files):
+                rows[k, at: at + len(data)] = data
+                lengths[f, k] = len(data)
+        integers = np.stack([self.pids[idx], self.camids[idx], self.viewpoints[idx], self.labels[idx], idx,
+                             np.arange(first, first + batch), params.flip, *lengths], axis=1).astype(np.int64)
+        rows[:, : layout.floats_at] = integers.view(np.uint8)
+        floats = np.concatenate([params.crop_anchor, params.erase_anchor, params.erase_shape], axis=1, dtype=np.float32)
+        rows[:, layout.floats_at: layout.image_at] = floats.view(np.uint8)
 
 
 def mask_batches(samples: list[Sample], batch_size: int):

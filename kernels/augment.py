@@ -6,7 +6,7 @@ holes -> composite -> (optionally) the BoT tail -> store the batch in the bank. 
 backend runs the public steps one after the other on the swapped samples only. The cupy
 backend runs the same computation as a few fused kernels on all samples (a sample without a
 donor keeps its image): about a dozen device operations per batch, no host synchronization,
-no host-to-device copy (see `cupy_ops.attention_augment`).
+no host-to-device copy (see `cupy_fused.attention_augment`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from .inpaint import INPAINTERS, inpaint, inpainter_problem
 from .layouts import masks_bhw, to_uint8_bhwc
 from .masks import CANVAS, normalize_masks, roi_masks
 from .records import DonorKeys
-from .tail import Tail, bot_tail, checked_tail
+from .tail import Tail, bot_tail, checked_tail, tail_to_torch
 
 BACKENDS = ("numpy", "cupy", "auto")
 
@@ -109,8 +109,8 @@ class AttentionAugment:
         B), so consecutive calls draw differently and a fresh object replays the same draws.
         pids, viewpoints and index may also be host arrays or sequences when images are on the GPU
         (they are then copied to the device). tail: a `Tail` (its arrays in the images' library)
-        to apply the BoT tail (`bot_tail`) to the augmented images: `out.images` is then float32
-        (B, 3, H, W). Does not synchronize on the cupy backend.
+        to apply the BoT tail (`bot_tail`) to the augmented images: `out.images` is then
+        (B, 3, H, W) of `tail.dtype` (float32 by default). Does not synchronize on the cupy backend.
         """
         library = library_of(images)
         if library_of(masks) != library:
@@ -132,7 +132,8 @@ class AttentionAugment:
             if tail is None and (layout != "BHWC" or value_range is not None):
                 out = dataclasses.replace(out, images=back(out.images))
             if library == "torch":
-                out = AugmentOutput(*(to_torch(a) for a in (out.images, out.donor, out.swapped, out.donor_pids)),
+                images = to_torch(out.images) if tail is None else tail_to_torch(out.images, tail)
+                out = AugmentOutput(images, *(to_torch(a) for a in (out.donor, out.swapped, out.donor_pids)),
                                     wanted=out.wanted, candidates=out.candidates)
         return out
 
@@ -176,10 +177,10 @@ class AttentionAugment:
                                  swapped=none.astype(bool), donor_pids=none, wanted=none.astype(bool),
                                  candidates=none.astype(np.int32))
         if xp is not np:
-            from . import cupy_ops
+            from . import cupy_fused
 
             key = rng.epoch_key(cfg.seed, epoch)
-            out, donor, wanted, candidates, swapped, donor_pids = cupy_ops.attention_augment(
+            out, donor, wanted, candidates, swapped, donor_pids = cupy_fused.attention_augment(
                 cfg, self.bank, images, masks, pids, viewpoints, index, index_base, key, CANVAS, tail, tail_arrays)
             return AugmentOutput(images=out, donor=donor, swapped=swapped, donor_pids=donor_pids, wanted=wanted,
                                  candidates=candidates)

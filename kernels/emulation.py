@@ -1,24 +1,31 @@
 """A stand-in `cupy` that runs the kernels of `kernels/cuda/*.cu` on the CPU: how the tests check
 the cupy backend without a GPU, and how `benchmarks/host_cost.py` times its host work.
 
-The kernels are grid-stride loops over output elements, or block-stride loops over images with
-thread-stride loops inside a block (`for (i = threadIdx.x; i < n; i += blockDim.x)`) separated
-by `__syncthreads()`. Compiled as plain C++ (g++, no FMA contraction) with
-blockIdx = threadIdx = 0 and blockDim = gridDim = 1, `__shared__` as static storage and
-`__syncthreads()` as a no-op, one call does all the work serially and computes what the GPU
-computes. Arrays are a NumPy subclass whose type lives in module "cupy", so `kernels` takes its
-cupy paths. Each launch checks the arguments against the kernel's C signature: pointer dtypes,
-C-contiguity, scalar types (the bugs a GPU would only show as garbage).
+The CUDA program is compiled as C++ by g++ (`emulation_build`, no FMA contraction) with a
+runtime (`emulation_runtime.h`) that runs every launch at its real grid and block size: the
+kernels whose threads cooperate (`__syncthreads()`, `__shared__` memory) with one OS thread per
+CUDA thread and a real barrier -- so a missing barrier is a real race, a barrier not every
+thread reaches is reported, shared memory starts poisoned -- and the others thread after thread.
+`make_module(..., threads="serial")` runs every other launch as one thread instead (fast).
+Floats flush denormals to zero, as CuPy's `-ftz=true` build does on the GPU.
+
+Arrays are a NumPy subclass whose type lives in module "cupy", so `kernels` takes its cupy
+paths. New device arrays are allocated by the current CuPy allocator (`emulation_device`), and
+`cupy.empty` fills them with the poison byte. Each launch checks the arguments against the
+kernel's C signature: pointer dtypes, C-contiguity, scalar types (the bugs a GPU would only show
+as garbage).
 
 Operation counting (`module.counting()`): every kernel launch and every array operation that
 launches work on a GPU (ufuncs, reductions, NumPy functions, `cupy.<function>` calls other
 than allocation, fancy indexing, item assignment, copies and conversions that copy) is
-recorded, and so is every host synchronization (`get`, `asnumpy`, `item`, `tolist`,
-int/float/bool/index of an array, iteration, `cupy.asarray` of host data). With
-`execute=False` launches are recorded and checked but not run (for counting at full size).
+recorded with the stream it was queued on, and so is every host synchronization (`get`,
+`asnumpy`, `item`, `tolist`, int/float/bool/index of an array, iteration, `cupy.asarray` of
+host data) and every allocation with the allocator that served it. With `execute=False`
+launches are recorded and checked but not run (for counting at full size).
 
-Not emulated: CuPy's own API beyond what `kernels` calls, timing, and races (a serial run
-cannot show a missing `__syncthreads()`; review those by eye). Needs g++.
+Not emulated: CuPy's own API beyond what `kernels` calls, timing, warps (the kernels use no
+warp-level operations), and memory accesses out of bounds (a sanitizer build finds those: see
+`emulation_build`). Needs g++.
 
     with installed(make_module(build_dir)) as cp:   # `import cupy` now gives the stand-in
         out = AttentionAugment(config, backend="cupy")(cp.asarray(images), ...)
@@ -26,72 +33,19 @@ cannot show a missing `__syncthreads()`; review those by eye). Needs g++.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
-import hashlib
-import re
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import numpy as np
 
-PRELUDE = """
-#include <cmath>
-#include <algorithm>
-struct EmulatedDim { unsigned int x, y, z; };
-static const EmulatedDim blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-#define __global__
-#define __device__
-#define __shared__ static
-#define __syncthreads()
-template <class T> static T atomicAdd(T* address, T value) { T old = *address; *address += value; return old; }
-template <class T> static T atomicMin(T* address, T value) { T old = *address; *address = std::min(old, value); return old; }
-template <class T> static T atomicMax(T* address, T value) { T old = *address; *address = std::max(old, value); return old; }
-using std::min;
-using std::max;
-"""
-C_TYPES = {"u8": np.uint8, "unsigned char": np.uint8, "bool": np.bool_, "int": np.int32, "float": np.float32,
-           "double": np.float64, "long long": np.int64, "u64": np.uint64, "unsigned long long": np.uint64}
-CTYPES = {np.uint8: ctypes.c_uint8, np.bool_: ctypes.c_bool, np.int32: ctypes.c_int32, np.float32: ctypes.c_float,
-          np.float64: ctypes.c_double, np.int64: ctypes.c_int64, np.uint64: ctypes.c_uint64}
+from . import emulation_build, emulation_device as device
+from .emulation_device import Recorder, internal as _internal, record as _record
 
 FREE_FUNCTIONS = {"empty", "empty_like", "result_type", "dtype", "shape", "ndim", "size", "can_cast",
                   "may_share_memory", "shares_memory", "broadcast_to", "get_array_module", "isscalar"}
 """`cupy.<name>` calls that launch nothing (allocation without initialization, metadata, views)."""
-
-
-class Recorder:
-    """What the code under test asked of the device: `ops` (names, in order) and `syncs`."""
-
-    def __init__(self, execute: bool = True):
-        self.execute = execute
-        self.ops: list[str] = []
-        self.syncs: list[str] = []
-
-    @property
-    def launches(self) -> list[str]:
-        return [op for op in self.ops if op.startswith("kernel ")]
-
-
-class _State:
-    recorder: Recorder | None = None
-    depth = 0  # > 0 while the emulator itself works: nothing is recorded then
-
-
-def _record(kind: str, name: str) -> None:
-    if _State.recorder is not None and _State.depth == 0:
-        (_State.recorder.ops if kind == "op" else _State.recorder.syncs).append(name)
-
-
-@contextlib.contextmanager
-def _internal():
-    _State.depth += 1
-    try:
-        yield
-    finally:
-        _State.depth -= 1
 
 
 def _plain(value):
@@ -106,27 +60,51 @@ def _plain(value):
 
 
 def _as_device(value):
-    if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
-        return value.view(ndarray)
+    """NumPy results as device arrays; a result that owns its memory is a new device array, in
+    memory from the current allocator (`emulation_device.allocate`)."""
     if isinstance(value, np.generic):  # CuPy returns 0-d arrays, not scalars
-        return np.asarray(value).view(ndarray)
+        value = np.asarray(value)
+    if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
+        return _placed(value) if value.base is None else value.view(ndarray)
     if isinstance(value, (tuple, list)):
         return type(value)(_as_device(v) for v in value)
     return value
 
 
+def _placed(values: np.ndarray) -> "ndarray":
+    """A new device array holding `values`, allocated by the current allocator."""
+    memory, pointer = device.allocate(values.shape, values.dtype)
+    if pointer is None:
+        return values.view(ndarray)
+    memory[...] = values
+    return memory.view(ndarray)
+
+
+def _empty(shape, dtype=float, order="C") -> "ndarray":
+    """`cupy.empty`: new device memory, filled with the poison byte (as the kernels' `__shared__`
+    memory) so that reading what no kernel wrote shows."""
+    memory, _ = device.allocate(tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),), dtype)
+    memory.view(np.uint8).reshape(-1).fill(emulation_build.POISON)
+    return memory.view(ndarray)
+
+
 def _counted(name: str, function, *args, **kwargs):
     _record("op", name)
-    quiet = _State.recorder is not None and not _State.recorder.execute  # counting only: arrays hold garbage
+    recorder = device._State.recorder
+    quiet = recorder is not None and not recorder.execute  # counting only: arrays hold garbage
     with _internal(), (np.errstate(all="ignore") if quiet else contextlib.nullcontext()):
         return _as_device(function(*_plain(args), **_plain(kwargs)))
 
 
+_BASIC = (slice, int, np.integer, type(None), type(Ellipsis))
+
+
 def _is_basic_index(key) -> bool:
     """Slices, integers, None and Ellipsis only: a view, no device work."""
-    keys = key if isinstance(key, tuple) else (key,)
-    return all(k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)
-               for k in keys)
+    if type(key) is slice:
+        return True
+    keys = key if type(key) is tuple else (key,)
+    return all(isinstance(k, _BASIC) and type(k) is not bool for k in keys)
 
 
 def _sync(name: str):
@@ -152,7 +130,14 @@ class ndarray(np.ndarray):
 
     @property
     def device(self):
-        return contextlib.nullcontext()
+        return device.Device(0)
+
+    @property
+    def data(self) -> device.MemoryPointer:
+        """The array's first element as a `MemoryPointer` into the allocation it lives in."""
+        pointer, address = device.pointer_of(self), self.ctypes.data
+        mem = pointer.mem if pointer is not None else device.UnownedMemory(address, self.nbytes, self)
+        return device.MemoryPointer(mem, address - mem.ptr)
 
     def get(self) -> np.ndarray:
         _record("sync", "get")
@@ -169,9 +154,9 @@ class ndarray(np.ndarray):
         return _counted(func.__name__, func, *args, **kwargs)
 
     def __getitem__(self, key):
-        if _is_basic_index(key):
-            with _internal():
-                return _as_device(np.ndarray.__getitem__(self.view(np.ndarray), _plain(key)))
+        if _is_basic_index(key):  # a view of this type, or an element (as a 0-d array, as CuPy's)
+            out = np.ndarray.__getitem__(self, key)
+            return out if isinstance(out, ndarray) else np.asarray(out).view(ndarray)
         return _counted("getitem (fancy)", np.ndarray.__getitem__, self, key)
 
     def __setitem__(self, key, value):
@@ -183,11 +168,10 @@ class ndarray(np.ndarray):
         return _counted("astype", np.ndarray.astype, self, dtype, order, casting, True, copy)
 
     def reshape(self, *shape, **kwargs):
-        with _internal():
-            out = np.ndarray.reshape(self.view(np.ndarray), *shape, **kwargs)
-        if not np.shares_memory(out, self):
+        out = np.ndarray.reshape(self, *shape, **kwargs)
+        if out.base is None:  # not a view: NumPy copied
             _record("op", "reshape (copy)")
-        return out.view(ndarray)
+        return out
 
     def ravel(self, order="C"):
         return self.reshape(-1, order=order)
@@ -216,63 +200,43 @@ class ndarray(np.ndarray):
 ndarray.__module__ = "cupy"
 
 
-def _signatures(code: str) -> dict:
-    """kernel name -> [(is_pointer, numpy type)] from `extern "C" __global__ void name(...)`."""
-    found = {}
-    for match in re.finditer(r'extern "C" __global__ void (\w+)\(([^)]*)\)', code):
-        params = []
-        for param in match.group(2).split(","):
-            declared = " ".join(param.replace("const", " ").replace("*", " * ").split())
-            is_pointer = "*" in declared
-            params.append((is_pointer, C_TYPES[declared.replace("*", " ").rsplit(None, 1)[0].strip()]))
-        found[match.group(1)] = params
-    return found
-
-
 class RawModule:
-    """Compiles the CUDA source as C++ into a shared library; `get_function` returns launchers."""
+    """The CUDA program built for the CPU (`emulation_build`); `get_function` returns launchers
+    that check their arguments, record the launch and run it at its grid and block size."""
 
-    def __init__(self, code: str, options=(), build_dir: Path = Path(".")):
+    def __init__(self, code: str, options=(), build_dir: Path = Path("."), threads: str = "auto",
+                 sanitizer: str | None = None):
         assert "--fmad=false" in options, "the kernels must be built without FMA contraction"
-        digest = hashlib.sha1((PRELUDE + code).encode()).hexdigest()[:16]
-        library = build_dir / f"{digest}.so"
-        if not library.exists():
-            source = build_dir / f"{digest}.cpp"
-            source.write_text(PRELUDE + code)
-            partial = build_dir / f"{digest}.so.partial"
-            subprocess.run(["g++", "-O1", "-ffp-contract=off", "-shared", "-fPIC", str(source), "-o", str(partial)],
-                           check=True, capture_output=True)
-            partial.rename(library)
-        self._library = ctypes.CDLL(str(library))
-        self._signatures = _signatures(code)
+        self._library = emulation_build.Library(code, build_dir, sanitizer)
+        self._serial = threads == "serial"
 
     def get_function(self, name: str):
-        signature = self._signatures[name]
-        function = getattr(self._library, name)
-        function.restype = None
-        function.argtypes = [ctypes.c_void_p if pointer else CTYPES[t] for pointer, t in signature]
+        signature = self._library.signatures[name]
+        run = self._library.launcher(name)
 
         def launch(grid, block, args):
-            assert len(grid) == len(block) == 1 and grid[0] > 0 and 0 < block[0] <= 1024, (name, grid, block)
+            assert len(grid) == len(block) == 1 and 0 < grid[0] <= 2**31 - 1 and 0 < block[0] <= 1024, \
+                (name, grid, block)
             assert len(args) == len(signature), f"{name}: {len(args)} arguments for {len(signature)} parameters"
             _record("op", f"kernel {name}")
             values = []
-            for k, (arg, (pointer, t)) in enumerate(zip(args, signature)):
+            for k, (arg, (_, _, pointer, t)) in enumerate(zip(args, signature)):
                 if pointer:
                     assert isinstance(arg, ndarray), f"{name} argument {k}: {type(arg).__name__} for a pointer"
-                    assert arg.dtype == t and arg.flags.c_contiguous, f"{name} argument {k}: {arg.dtype}, expected {t}"
+                    assert (t is None or arg.dtype == t) and arg.flags.c_contiguous, \
+                        f"{name} argument {k}: {arg.dtype}, expected {t}"
                     values.append(arg.ctypes.data)
                 else:
                     assert type(arg) is t, f"{name} argument {k}: {type(arg).__name__}, expected {t.__name__}"
                     values.append(arg)
-            if _State.recorder is None or _State.recorder.execute:
-                function(*values)
+            recorder = device._State.recorder
+            if recorder is None or recorder.execute:
+                ranges = [(a.ctypes.data, a.nbytes) for a in args if isinstance(a, ndarray)]
+                traffic = run(int(grid[0]), int(block[0]), values, self._serial, ranges)
+                if traffic is not None and recorder is not None:
+                    recorder.traffic.append((name, *traffic))
 
         return launch
-
-
-def _no_context(*args, **kwargs):
-    return contextlib.nullcontext()
 
 
 def _asarray(a, dtype=None, order=None):
@@ -301,31 +265,38 @@ def _asnumpy(a, *args, **kwargs):
     return np.array(_plain(a))
 
 
-def make_module(build_dir: Path) -> types.ModuleType:
+def make_module(build_dir: Path, threads: str = "auto", sanitizer: str | None = None) -> types.ModuleType:
     """A `cupy` stand-in whose array functions are NumPy's returning `ndarray`.
 
     `module.counting(execute=True)` is a context manager yielding a `Recorder` of what the code
     run inside asks of the device."""
     module = types.ModuleType("cupy")
     module.ndarray = ndarray
-    module.RawModule = functools.partial(RawModule, build_dir=build_dir)
+    module.RawModule = functools.partial(RawModule, build_dir=build_dir, threads=threads, sanitizer=sanitizer)
     module.memoize = lambda for_each_device=False: functools.cache
     module.asnumpy = _asnumpy
     module.asarray = _asarray
     module.array = lambda a, dtype=None, copy=True: (_counted("array (copy)", np.array, a, dtype=dtype)
                                                      if isinstance(a, ndarray) else _asarray(a, dtype))
     module.ascontiguousarray = _ascontiguousarray
-    module.cuda = types.SimpleNamespace(Device=_no_context, ExternalStream=_no_context,
-                                        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    module.empty = _empty
+    module.empty_like = lambda a, dtype=None: _empty(a.shape, a.dtype if dtype is None else dtype)
+    module.from_dlpack = lambda x: np.from_dlpack(x).view(ndarray)
+    module.cuda = types.SimpleNamespace(
+        Device=device.Device, ExternalStream=device.Stream, Stream=device.Stream,
+        get_current_stream=device.current_stream,
+        MemoryPointer=device.MemoryPointer, UnownedMemory=device.UnownedMemory, using_allocator=device.using_allocator,
+        set_allocator=device.set_allocator, get_allocator=device.get_allocator,
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
 
     @contextlib.contextmanager
     def counting(execute: bool = True):
-        assert _State.recorder is None, "counting() does not nest"
-        _State.recorder = Recorder(execute)
+        assert device._State.recorder is None, "counting() does not nest"
+        device._State.recorder = Recorder(execute)
         try:
-            yield _State.recorder
+            yield device._State.recorder
         finally:
-            _State.recorder = None
+            device._State.recorder = None
 
     module.counting = counting
 
@@ -343,16 +314,18 @@ def make_module(build_dir: Path) -> types.ModuleType:
 
 @contextlib.contextmanager
 def installed(fake: types.ModuleType):
-    """`fake` as `cupy` (and `attention_swap_reid.kernels.cupy_ops` re-imported against it);
+    """`fake` as `cupy` (and the modules of `kernels` that import cupy re-imported against it);
     everything restored after."""
     from attention_swap_reid import kernels
 
-    names = ("cupy", "attention_swap_reid.kernels.cupy_ops")
+    backend = ("cupy_ops", "cupy_fused")
+    names = ("cupy", *(f"attention_swap_reid.kernels.{name}" for name in backend))
     saved_modules = {name: sys.modules.get(name) for name in names}
-    saved_attribute = kernels.__dict__.get("cupy_ops")
+    saved_attributes = {name: kernels.__dict__.get(name) for name in backend}
     sys.modules["cupy"] = fake
-    sys.modules.pop("attention_swap_reid.kernels.cupy_ops", None)
-    kernels.__dict__.pop("cupy_ops", None)
+    for name in backend:
+        sys.modules.pop(f"attention_swap_reid.kernels.{name}", None)
+        kernels.__dict__.pop(name, None)
     try:
         yield fake
     finally:
@@ -361,7 +334,8 @@ def installed(fake: types.ModuleType):
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-        if saved_attribute is None:
-            kernels.__dict__.pop("cupy_ops", None)
-        else:
-            kernels.cupy_ops = saved_attribute
+        for name, attribute in saved_attributes.items():
+            if attribute is None:
+                kernels.__dict__.pop(name, None)
+            else:
+                setattr(kernels, name, attribute)

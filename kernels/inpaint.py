@@ -16,14 +16,18 @@ class Inpainter:
     """An inpainting method.
 
     fill: (images, holes, radius) -> the filled images, in the library of `images`; None: no
-    fill (the images are kept). backends: the array backends it runs on ("numpy", "cupy").
+    fill (the images are kept). It fills each image on its own and leaves the pixels outside
+    the holes unchanged. backends: the array backends it runs on ("numpy", "cupy").
     radius: the radius it is given, as this fraction of the width of the hole's bounding box;
-    None: it takes no radius.
+    None: it takes no radius. fused: the name of the fused GPU path's own form of the method
+    (`cupy_ops`: "pyramid", pull-push pulled straight from the donors); None: that path gathers
+    the donor images and calls `fill` on them (any method that runs on cupy runs there).
     """
 
     fill: Callable | None
     backends: tuple[str, ...]
     radius: float | None = None
+    fused: str | None = None
 
     def radius_for(self, width):
         """The radius for holes whose bounding boxes are `width` (a number or array) wide; None
@@ -103,7 +107,7 @@ def _telea(images: np.ndarray, holes: np.ndarray, radius) -> np.ndarray:
 
 
 INPAINTERS = {
-    "pullpush": Inpainter(_pullpush, ("numpy", "cupy")),
+    "pullpush": Inpainter(_pullpush, ("numpy", "cupy"), fused="pyramid"),
     "telea": Inpainter(_telea, ("numpy",), radius=0.1),  # OpenCV; a tenth of the box width: the paper's choice
     "none": Inpainter(None, ("numpy", "cupy")),
 }

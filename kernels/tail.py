@@ -13,8 +13,10 @@ Per sample b of a (B, H, W, 3) uint8 batch, with the parameters of a `Tail`:
    (per channel, output units; default 0, the mean colour after normalization; shape 0:
    nothing erased).
 
-The result is float32 (B, 3, H, W): C-contiguous, or with `channels_last` NHWC memory viewed
-as (B, 3, H, W) (strides of torch's channels_last format).
+The result is (B, 3, H, W) float32, or float16 / bfloat16 rounded to nearest even from that
+float32 (`Tail.dtype`; NumPy and CuPy have no bfloat16: its bits come as uint16, torch gets
+torch.bfloat16): C-contiguous, or with `channels_last` NHWC memory viewed as (B, 3, H, W)
+(strides of torch's channels_last format).
 """
 from __future__ import annotations
 
@@ -33,6 +35,19 @@ ARRAYS = ("flip", "crop_anchor", "erase_anchor", "erase_shape")
 
 
 @dataclass(frozen=True)
+class OutType:
+    """An element type of the tail's output: its number in the CUDA code (OUT_* of tail.cu) and
+    the NumPy/CuPy dtype that stores it (bfloat16: its bits, uint16)."""
+
+    code: int
+    storage: type
+
+
+OUT_TYPES = {"float32": OutType(0, np.float32), "float16": OutType(1, np.float16), "bfloat16": OutType(2, np.uint16)}
+"""`Tail.dtype` -> `OutType`."""
+
+
+@dataclass(frozen=True)
 class Tail:
     """Per-batch parameters of the BoT tail (arrays of the images' library and device).
 
@@ -41,8 +56,9 @@ class Tail:
     erasing. mean, std: per-channel (R, G, B) in 0-255 units. fill: per-channel value of erased
     pixels, in output units (0 = the mean colour after normalization; with mean 0 and std 1 the
     output is in pixels and the mean colour is `mean`'s usual value). channels_last: the
-    output's memory is NHWC (viewed as (B, 3, H, W)) instead of NCHW. The arrays may also be
-    torch tensors (CPU or CUDA, as the images).
+    output's memory is NHWC (viewed as (B, 3, H, W)) instead of NCHW. dtype: the output's
+    element type, one of `OUT_TYPES` (written by the tail itself, not cast after it). The
+    arrays may also be torch tensors (CPU or CUDA, as the images).
     Other dtypes are accepted and converted (on the GPU at one device operation each).
     """
 
@@ -54,6 +70,7 @@ class Tail:
     std: tuple = IMAGENET_STD
     fill: tuple = (0.0, 0.0, 0.0)
     channels_last: bool = False
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         for name in ("mean", "std", "fill"):
@@ -62,6 +79,8 @@ class Tail:
                 raise ValueError(f"Tail.{name}={value!r}: expected 3 numbers (R, G, B)")
         if not isinstance(self.channels_last, bool):
             raise ValueError(f"Tail.channels_last={self.channels_last!r}: expected True or False")
+        if self.dtype not in OUT_TYPES:
+            raise ValueError(f"Tail.dtype={self.dtype!r}: expected one of {list(OUT_TYPES)}")
 
     def without_tensors(self) -> "Tail":
         """This tail with its torch tensors as numpy/cupy arrays sharing their memory (DLPack)."""
@@ -81,12 +100,12 @@ def checked_tail(tail: Tail, b: int, xp) -> tuple:
             raise ValueError(f"Tail.{name} must have shape {shape} for a batch of {b}, got {tuple(a.shape)}")
         if is_cupy(a) != (xp is not np):
             raise ValueError(f"Tail.{name} must live where the images do ({xp.__name__} arrays)")
-        arrays.append(xp.ascontiguousarray(a).astype(dtype, copy=False))
+        arrays.append(xp.ascontiguousarray(a) if a.dtype == dtype else xp.ascontiguousarray(a).astype(dtype))
     return tuple(arrays)
 
 
 def bot_tail(images, tail: Tail):
-    """The BoT tail (module doc) of `images` (B, H, W, 3) uint8: float32 (B, 3, H, W).
+    """The BoT tail (module doc) of `images` (B, H, W, 3) uint8: (B, 3, H, W) of `tail.dtype`.
 
     Same array library as `images` (numpy, cupy, or torch tensors via DLPack, CUDA ones on
     torch's current stream); the tail's arrays live where the images do. The cupy backend runs
@@ -100,7 +119,7 @@ def bot_tail(images, tail: Tail):
     """
     if library_of(images) == "torch":
         with device_context(images):
-            return to_torch(bot_tail(from_torch(images), tail.without_tensors()))
+            return tail_to_torch(bot_tail(from_torch(images), tail.without_tensors()), tail)
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"bot_tail: images must be (B, H, W, 3) uint8, got shape {tuple(images.shape)} "
                          f"dtype {images.dtype}")
@@ -126,5 +145,28 @@ def bot_tail(images, tail: Tail):
     in_y = (rows >= erase_anchor[:, :1]) & (rows < erase_anchor[:, :1] + erase_shape[:, :1])  # (B, H)
     in_x = (cols >= erase_anchor[:, 1:]) & (cols < erase_anchor[:, 1:] + erase_shape[:, 1:])  # (B, W)
     out[in_y[:, :, None] & in_x[:, None, :]] = np.asarray(tail.fill, np.float32)
-    out = out.transpose(0, 3, 1, 2)
+    out = _as_out_type(out, tail.dtype).transpose(0, 3, 1, 2)
     return out if tail.channels_last else np.ascontiguousarray(out)
+
+
+def _as_out_type(values: np.ndarray, dtype: str) -> np.ndarray:
+    """float32 values in `dtype`'s storage (`OUT_TYPES`), rounded to nearest even; bfloat16:
+    the upper 16 bits of the float32 after adding 0x7fff + the lowest kept bit (NaN: 0x7fc0)."""
+    if dtype == "float32":
+        return values
+    if dtype == "float16":
+        with np.errstate(over="ignore"):  # beyond 65504: infinity, as intended
+            return values.astype(np.float16)
+    bits = values.view(np.uint32)
+    rounded = ((bits + np.uint32(0x7FFF) + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(values), np.uint16(0x7FC0), rounded)
+
+
+def tail_to_torch(out, tail: Tail):
+    """The tail's numpy/cupy output as a torch tensor (DLPack), bfloat16 bits as torch.bfloat16."""
+    tensor = to_torch(out)
+    if tail.dtype == "bfloat16":
+        import torch
+
+        tensor = tensor.view(torch.bfloat16)
+    return tensor

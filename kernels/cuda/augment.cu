@@ -17,16 +17,21 @@ __device__ const u8* pool_row(const u8* batch, const u8* bank, long long d, int 
   return d < B ? batch + d * size : bank + (d - B) * size;
 }
 
-// One block per sample: the ROI's band, box and area (band, boxes, areas), its mask (rois
-// (B, H, W)) and its normalized mask (normalized (B, Hc * Wc)). count, first, last: (B, H) scratch.
-extern "C" __global__ void roi_keys(const u8* masks, int B, int H, int W, int mode, double split, int Hc, int Wc,
-                                    int* count, int* first, int* last, int* band, int* boxes, int* areas, u8* rois,
-                                    float* normalized) {
+// Whether pixel (y, x) of sample b lies in its ROI: non-zero in its mask, inside its row band.
+__device__ bool in_roi(const u8* masks, const int* band, int H, int W, long long b, int y, int x) {
+  return masks[(b * H + y) * W + x] != 0 && y >= band[2 * b] && y < band[2 * b + 1];
+}
+
+// One block per sample, after `roi_rows`: the ROI's band, box and area (band, boxes, areas)
+// from the row statistics count, first, last (B, H), and its normalized mask (normalized
+// (B, Hc * Wc)). The ROI masks themselves are never stored: `in_roi` reads them off the masks.
+extern "C" __global__ void roi_keys(const u8* masks, const int* count, const int* first, const int* last, int B,
+                                    int H, int W, int mode, double split, int Hc, int Wc, int* band, int* boxes,
+                                    int* areas, float* normalized) {
   __shared__ int state[7];
-  long long hw = (long long)H * W, k = (long long)Hc * Wc;
+  long long k = (long long)Hc * Wc;
   for (long long b = blockIdx.x; b < B; b += gridDim.x) {
-    sample_roi(masks, b, H, W, mode, split, count, first, last, state, band, boxes, areas);
-    for (long long i = b * hw + threadIdx.x; i < (b + 1) * hw; i += blockDim.x) rois[i] = roi_pixel(masks, band, H, W, i);
+    sample_roi(b, H, W, mode, split, count, first, last, state, band, boxes, areas);
     for (long long i = b * k + threadIdx.x; i < (b + 1) * k; i += blockDim.x)
       normalized[i] = normalized_value(masks, boxes, areas, H, W, Hc, Wc, i);
   }
@@ -109,23 +114,29 @@ extern "C" __global__ void choose_donors(const float* inter, const float* inter_
   }
 }
 
-// Row pass of the dilation of each sample's donor ROI (gathered from the batch or the bank):
-// out (B, H, W) = max over [x - r, x + r]; 0 (no hole) for samples without a donor.
-extern "C" __global__ void dilate_donor_rows(const u8* rois, const u8* bank_rois, const long long* donor, int B,
-                                             int H, int W, int r, u8* out) {
+// Row pass of the dilation of each sample's donor ROI (from the batch's masks and bands, or
+// the bank's ROI masks): out (B, H, W) = max over [x - r, x + r], non-zero where the dilated
+// ROI is; 0 (no hole) for samples without a donor.
+extern "C" __global__ void dilate_donor_rows(const u8* masks, const int* band, const u8* bank_rois,
+                                             const long long* donor, int B, int H, int W, int r, u8* out) {
   long long hw = (long long)H * W, n = (long long)B * hw;
   GRID_STRIDE(i, n) {
     long long b = i / hw, d = donor[b];
-    int x = (int)(i % W);
-    out[i] = d < 0 ? 0 : row_max(pool_row(rois, bank_rois, d, B, hw) + (i - b * hw - x), W, x, r);
+    int x = (int)(i % W), y = (int)((i / W) % H);
+    u8 m = 0;
+    if (d >= B)
+      m = row_max(bank_rois + (d - B) * hw + (long long)y * W, W, x, r);
+    else if (d >= 0 && y >= band[2 * d] && y < band[2 * d + 1])
+      m = row_max(masks + d * hw + (long long)y * W, W, x, r);
+    out[i] = m;
   }
 }
 
 // Pull-push level 0 -> 1 of each sample's donor image (gathered; its own image without donor)
 // with the hole `holes` (B, H, W).
 extern "C" __global__ void pull_donor_level0(const u8* images, const u8* bank_images, const long long* donor,
-                                             const u8* holes, int B, int H, int W, float gain_64, float* colour,
-                                             float* level) {
+                                             const u8* holes, int B, int H, int W, float gain_64, int with_colour,
+                                             float* colour, float* level) {
   int h1 = (H + 1) / 2, w1 = (W + 1) / 2;
   long long hw = (long long)H * W, plane = (long long)B * h1 * w1;
   GRID_STRIDE(i, plane) {
@@ -134,24 +145,45 @@ extern "C" __global__ void pull_donor_level0(const u8* images, const u8* bank_im
     const u8* image = pool_row(images, bank_images, d < 0 ? b : d, B, hw * 3);
     float sums[4];
     level0_sums(image, holes + b * hw, H, W, y, x, sums);
-    store_level(sums, i, plane, gain_64, colour, level);
+    store_level(sums, i, plane, gain_64, with_colour, colour, level);
   }
 }
 
+// out (B, H, W, 3): each sample's donor image (gathered from the batch or the bank), its own
+// image where it has no donor: what an inpainting method without a fused form fills.
+extern "C" __global__ void gather_donors(const u8* images, const u8* bank_images, const long long* donor, int B,
+                                         int H, int W, u8* out) {
+  long long hw = (long long)H * W, n = (long long)B * hw * 3;
+  GRID_STRIDE(i, n) {
+    long long b = i / (hw * 3), d = donor[b];
+    out[i] = pool_row(images, bank_images, d < 0 ? b : d, B, hw * 3)[i - b * hw * 3];
+  }
+}
+
+// How `swapped_pixel` fills the donor's hole: not at all (the donor's own pixels), from the
+// filled level 1 of the pull-push pyramid, or from whole inpainted donor images.
+#define FILL_NONE 0
+#define FILL_PYRAMID 1
+#define FILL_BACKGROUNDS 2
+
 // Pixel (y, x) of sample b after the swap: its own where it has no donor or inside its ROI;
-// else the donor's, filled from `filled` (3, B, ceil(H/2), ceil(W/2)) inside the hole when `fill`.
-__device__ void swapped_pixel(const u8* images, const u8* rois, const u8* bank_images, const long long* donor,
-                              const u8* holes, const float* filled, int fill, int B, int H, int W, long long b, int y,
-                              int x, u8* rgb) {
+// else its donor's background: with FILL_PYRAMID inside the hole the fill value of `filled`
+// (3, B, ceil(H/2), ceil(W/2)), with FILL_BACKGROUNDS `backgrounds` (B, H, W, 3), else the
+// donor's pixel.
+__device__ void swapped_pixel(const u8* images, const u8* masks, const int* band, const u8* bank_images,
+                              const long long* donor, const u8* holes, const float* filled, const u8* backgrounds,
+                              int fill, int B, int H, int W, long long b, int y, int x, u8* rgb) {
   long long hw = (long long)H * W, p = b * hw + (long long)y * W + x, d = donor[b];
   const u8* src;
-  if (d < 0 || rois[p]) {
+  if (d < 0 || in_roi(masks, band, H, W, b, y, x)) {
     src = images + 3 * p;
-  } else if (fill && holes[p]) {
+  } else if (fill == FILL_PYRAMID && holes[p]) {
     int h1 = (H + 1) / 2, w1 = (W + 1) / 2;
     long long plane = (long long)B * h1 * w1;
     for (int c = 0; c < 3; ++c) rgb[c] = fill_value(filled + c * plane + b * h1 * w1, h1, w1, y, x);
     return;
+  } else if (fill == FILL_BACKGROUNDS) {
+    src = backgrounds + 3 * p;
   } else {
     src = pool_row(images, bank_images, d, B, hw * 3) + 3 * ((long long)y * W + x);
   }
@@ -159,23 +191,27 @@ __device__ void swapped_pixel(const u8* images, const u8* rois, const u8* bank_i
 }
 
 // out (B, H, W, 3) uint8: the swapped images.
-extern "C" __global__ void finish(const u8* images, const u8* rois, const u8* bank_images, const long long* donor,
-                                  const u8* holes, const float* filled, int fill, int B, int H, int W, u8* out) {
+extern "C" __global__ void finish(const u8* images, const u8* masks, const int* band, const u8* bank_images,
+                                  const long long* donor, const u8* holes, const float* filled,
+                                  const u8* backgrounds, int fill, int B, int H, int W, u8* out) {
   long long pixels = (long long)B * H * W;
   GRID_STRIDE(i, pixels) {
     int x = (int)(i % W), y = (int)((i / W) % H);
     long long b = i / ((long long)H * W);
-    swapped_pixel(images, rois, bank_images, donor, holes, filled, fill, B, H, W, b, y, x, out + 3 * i);
+    swapped_pixel(images, masks, band, bank_images, donor, holes, filled, backgrounds, fill, B, H, W, b, y, x,
+                  out + 3 * i);
   }
 }
 
-// out (B, 3, H, W) float32: the BoT tail (tail.cu) of the swapped images, computed per output pixel.
-extern "C" __global__ void finish_tail(const u8* images, const u8* rois, const u8* bank_images,
-                                       const long long* donor, const u8* holes, const float* filled, int fill, int B,
-                                       int H, int W, const int* flip, const float* crop_anchor,
-                                       const float* erase_anchor, const float* erase_shape, float mean0, float mean1,
-                                       float mean2, float std0, float std1, float std2, float fill0,
-                                       float fill1, float fill2, int channels_last, float* out) {
+// out (B, 3, H, W) of `out_type`: the BoT tail (tail.cu) of the swapped images, computed per
+// output pixel.
+extern "C" __global__ void finish_tail(const u8* images, const u8* masks, const int* band, const u8* bank_images,
+                                       const long long* donor, const u8* holes, const float* filled,
+                                       const u8* backgrounds, int fill, int B, int H, int W, const int* flip,
+                                       const float* crop_anchor, const float* erase_anchor, const float* erase_shape,
+                                       float mean0, float mean1, float mean2, float std0, float std1, float std2,
+                                       float fill0, float fill1, float fill2, int channels_last, int out_type,
+                                       void* out) {
   long long pixels = (long long)B * H * W;
   GRID_STRIDE(i, pixels) {
     int x = (int)(i % W), y = (int)((i / W) % H);
@@ -184,20 +220,21 @@ extern "C" __global__ void finish_tail(const u8* images, const u8* rois, const u
     bool erased = tail_erased(erase_anchor, erase_shape, b, y, x);
     int sy, sx;
     if (!erased && tail_source(flip, crop_anchor, b, H, W, y, x, &sy, &sx))
-      swapped_pixel(images, rois, bank_images, donor, holes, filled, fill, B, H, W, b, sy, sx, rgb);
+      swapped_pixel(images, masks, band, bank_images, donor, holes, filled, backgrounds, fill, B, H, W, b, sy, sx,
+                    rgb);
     tail_store(rgb, erased, b, y, x, H, W, mean0, mean1, mean2, std0, std1, std2, fill0, fill1, fill2,
-               channels_last, out);
+               channels_last, out_type, out);
   }
 }
 
 // Stores the last `count` batch rows in bank slots (next + k) % size, k < count, and clears
-// the never-filled slots clear_from .. size - 1: images, ROI masks, boxes, normalized masks,
-// their ones (the diagonal of `inter`), areas, pids, viewpoints.
-extern "C" __global__ void bank_push(const u8* images, const u8* rois, const int* boxes, const float* normalized,
-                                     const float* inter, const int* areas, const long long* pids,
-                                     const long long* views, int B, int H, int W, int K, int size, int next,
-                                     int count, int clear_from, u8* bank_images, u8* bank_rois, int* bank_boxes,
-                                     float* bank_normalized, float* bank_ones, int* bank_areas,
+// the never-filled slots clear_from .. size - 1: images, ROI masks (read off the masks and
+// bands), boxes, normalized masks, their ones (the diagonal of `inter`), areas, pids, viewpoints.
+extern "C" __global__ void bank_push(const u8* images, const u8* masks, const int* band, const int* boxes,
+                                     const float* normalized, const float* inter, const int* areas,
+                                     const long long* pids, const long long* views, int B, int H, int W, int K,
+                                     int size, int next, int count, int clear_from, u8* bank_images, u8* bank_rois,
+                                     int* bank_boxes, float* bank_normalized, float* bank_ones, int* bank_areas,
                                      long long* bank_pids, long long* bank_views) {
   long long hw = (long long)H * W, per = hw > K ? hw : (long long)K;
   long long n = (long long)(count + size - clear_from) * per;
@@ -209,7 +246,7 @@ extern "C" __global__ void bank_push(const u8* images, const u8* rois, const int
     long long r = B - count + k;
     if (t < hw) {
       for (int c = 0; c < 3; ++c) bank_images[(slot * hw + t) * 3 + c] = copy ? images[(r * hw + t) * 3 + c] : 0;
-      bank_rois[slot * hw + t] = copy ? rois[r * hw + t] : 0;
+      bank_rois[slot * hw + t] = copy && in_roi(masks, band, H, W, r, (int)(t / W), (int)(t % W)) ? 1 : 0;
     }
     if (t < K) bank_normalized[slot * K + t] = copy ? normalized[r * K + t] : 0.0f;
     if (t == 0) {

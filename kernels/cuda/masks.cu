@@ -7,33 +7,64 @@ typedef unsigned char u8;
 #define GRID_STRIDE(i, n) \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
-// Number of non-zero pixels of a mask row of length W, first and last non-zero column (W, -1 if none).
-__device__ void row_stat(const u8* row, int W, int* count, int* first, int* last) {
-  int c = 0, lo = W, hi = -1;
-  for (int x = 0; x < W; ++x) {
-    if (row[x]) {
-      ++c;
-      if (lo == W) lo = x;
-      hi = x;
+// Threads of `roi_rows` that read one mask row together; blockDim.x is a multiple of it.
+#define ROW_LANES 32
+// Rows one block of `roi_rows` holds in shared memory at most (1024 threads / ROW_LANES).
+#define ROW_GROUPS_MAX 32
+
+// Per row r of `rows` mask rows of W pixels ((B * H, W) uint8): count[r] non-zero pixels,
+// first[r] and last[r] non-zero column (W and -1 when none). Block-level: each group of
+// ROW_LANES consecutive threads reads one row, consecutive threads consecutive bytes
+// (coalesced), and merges its lanes' counts in shared memory.
+extern "C" __global__ void roi_rows(const u8* masks, long long rows, int W, int* count, int* first, int* last) {
+  __shared__ int stats[3 * ROW_GROUPS_MAX];
+  int group = threadIdx.x / ROW_LANES, lane = threadIdx.x % ROW_LANES, groups = blockDim.x / ROW_LANES;
+  int* mine = stats + 3 * group;
+  for (long long base = (long long)blockIdx.x * groups; base < rows; base += (long long)gridDim.x * groups) {
+    long long r = base + group;
+    if (lane == 0) mine[0] = 0, mine[1] = W, mine[2] = -1;
+    __syncthreads();
+    if (r < rows) {
+      const u8* row = masks + r * W;
+      int c = 0, lo = W, hi = -1;
+      for (int x = lane; x < W; x += ROW_LANES) {
+        if (row[x]) {
+          ++c;
+          lo = min(lo, x);
+          hi = x;
+        }
+      }
+      if (c > 0) {
+        atomicAdd(mine, c);
+        atomicMin(mine + 1, lo);
+        atomicMax(mine + 2, hi);
+      }
     }
+    __syncthreads();
+    if (lane == 0 && r < rows) count[r] = mine[0], first[r] = mine[1], last[r] = mine[2];
   }
-  *count = c, *first = lo, *last = hi;
 }
 
-// Block-level (every thread of the block calls it): the ROI of sample b -- its row band [lo, hi)
-// (between the edges ROI_BAND_EDGES gives for ROI mode `mode`), its bounding box (y0, y1, x0, x1), (0, -1, 0, -1) when
-// empty, and its area -- into band (B, 2), boxes (B, 4), areas (B,), visible to the block on
-// return. count, first, last: (B, H) scratch of row statistics. state: 7 ints of shared memory.
-__device__ void sample_roi(const u8* masks, long long b, int H, int W, int mode, double split, int* count,
-                           int* first, int* last, int* state, int* band, int* boxes, int* areas) {
+// Edge k (0 top, 1 cut, 2 bottom: BAND_EDGES) of the rows y0..y1 of a mask.
+__device__ int band_edge(int k, int y0, int y1, double split) {
+  if (k == 0) return y0;
+  if (k == 1) return y0 + (int)floor(split * (double)(y1 - y0 + 1) + 0.5);
+  return y1 + 1;
+}
+
+// Block-level (every thread of the block calls it): the ROI of sample b from its row
+// statistics count, first, last ((B, H), `roi_rows`) -- its row band [lo, hi) (between the
+// edges ROI_BAND_EDGES gives for ROI mode `mode`), its bounding box (y0, y1, x0, x1),
+// (0, -1, 0, -1) when empty, and its area -- into band (B, 2), boxes (B, 4), areas (B,),
+// visible to the block on return. state: 7 ints of shared memory.
+__device__ void sample_roi(long long b, int H, int W, int mode, double split, const int* count, const int* first,
+                           const int* last, int* state, int* band, int* boxes, int* areas) {
   int *y0 = state, *y1 = state + 1, *area = state + 2, *ry0 = state + 3, *ry1 = state + 4, *rx0 = state + 5,
       *rx1 = state + 6;
   if (threadIdx.x == 0) *y0 = H, *y1 = -1, *area = 0, *ry0 = H, *ry1 = -1, *rx0 = W, *rx1 = -1;
   __syncthreads();
-  for (int y = threadIdx.x; y < H; y += blockDim.x) {  // row statistics, and the rows of the mask
-    long long r = b * H + y;
-    row_stat(masks + r * W, W, count + r, first + r, last + r);
-    if (count[r] > 0) {
+  for (int y = threadIdx.x; y < H; y += blockDim.x) {  // the rows of the mask
+    if (count[b * H + y] > 0) {
       atomicMin(y0, y);
       atomicMax(y1, y);
     }
@@ -41,10 +72,8 @@ __device__ void sample_roi(const u8* masks, long long b, int H, int W, int mode,
   __syncthreads();
   int lo = 0, hi = 0;
   if (*y1 >= 0) {
-    const int band_edges[] = ROI_BAND_EDGES;
-    int edges[3] = {*y0, *y0 + (int)floor(split * (double)(*y1 - *y0 + 1) + 0.5), *y1 + 1};  // top, cut, bottom
-    lo = edges[band_edges[2 * mode]];
-    hi = edges[band_edges[2 * mode + 1]];
+    lo = band_edge((ROI_BAND_EDGES >> (4 * mode)) & 3, *y0, *y1, split);
+    hi = band_edge((ROI_BAND_EDGES >> (4 * mode + 2)) & 3, *y0, *y1, split);
   }
   for (int y = lo + threadIdx.x; y < hi; y += blockDim.x) {  // the rows of the ROI
     long long r = b * H + y;
@@ -68,12 +97,13 @@ __device__ void sample_roi(const u8* masks, long long b, int H, int W, int mode,
   __syncthreads();
 }
 
-// One block per sample: band (B, 2), boxes (B, 4), areas (B,) of the ROIs of masks (B, H, W).
-extern "C" __global__ void roi_boxes(const u8* masks, int B, int H, int W, int mode, double split, int* count,
-                                     int* first, int* last, int* band, int* boxes, int* areas) {
+// One block per sample: band (B, 2), boxes (B, 4), areas (B,) of the ROIs, from the row
+// statistics of the masks (`roi_rows`).
+extern "C" __global__ void roi_boxes(const int* count, const int* first, const int* last, int B, int H, int W,
+                                     int mode, double split, int* band, int* boxes, int* areas) {
   __shared__ int state[7];
   for (long long b = blockIdx.x; b < B; b += gridDim.x)
-    sample_roi(masks, b, H, W, mode, split, count, first, last, state, band, boxes, areas);
+    sample_roi(b, H, W, mode, split, count, first, last, state, band, boxes, areas);
 }
 
 // Pixel i of (B, H, W): 1 where masks[i] != 0 inside its sample's row band, else 0.

@@ -27,12 +27,14 @@ __device__ void normalize_sums(const float* sums, float gain_64, float* colour, 
   level[3] = weight;
 }
 
-// normalize_sums, stored at pixel i of channel-major (3, ...) colour and (4, ...) level arrays.
-__device__ void store_level(const float* sums, long long i, long long plane, float gain_64, float* colour,
-                            float* level) {
+// normalize_sums, stored at pixel i of the channel-major (4, ...) level array and, when
+// `with_colour` (only the 1x1 top's colour is ever read), of the (3, ...) colour array.
+__device__ void store_level(const float* sums, long long i, long long plane, float gain_64, int with_colour,
+                            float* colour, float* level) {
   float c[3], l[4];
   normalize_sums(sums, gain_64, c, l);
-  for (int k = 0; k < 3; ++k) colour[k * plane + i] = c[k];
+  if (with_colour)
+    for (int k = 0; k < 3; ++k) colour[k * plane + i] = c[k];
   for (int k = 0; k < 4; ++k) level[k * plane + i] = l[k];
 }
 
@@ -61,7 +63,7 @@ __device__ void level0_sums(const u8* image, const u8* hole, int H, int W, int y
 
 // Level 0 -> 1 from uint8 images (n, H, W, 3) and holes (n, H, W): exact integer 4x4 sums.
 extern "C" __global__ void pull_level0(const u8* images, const u8* holes, int n, int H, int W, float gain_64,
-                                       float* colour, float* level) {
+                                       int with_colour, float* colour, float* level) {
   int h1 = (H + 1) / 2, w1 = (W + 1) / 2;
   long long plane = (long long)n * h1 * w1;
   GRID_STRIDE(i, plane) {
@@ -69,7 +71,7 @@ extern "C" __global__ void pull_level0(const u8* images, const u8* holes, int n,
     long long b = i / ((long long)h1 * w1);
     float sums[4];
     level0_sums(images + b * H * W * 3, holes + b * H * W, H, W, y, x, sums);
-    store_level(sums, i, plane, gain_64, colour, level);
+    store_level(sums, i, plane, gain_64, with_colour, colour, level);
   }
 }
 
@@ -98,8 +100,9 @@ __device__ void level_sums(const float* img, long long plane, int h, int w, int 
   }
 }
 
-// Level l (4, n, h, w) -> l + 1 (4, n, ceil(h/2), ceil(w/2)), with its colour (3, n, ...).
-extern "C" __global__ void pull(const float* level, int n, int h, int w, float gain_64, float* colour, float* next) {
+// Level l (4, n, h, w) -> l + 1 (4, n, ceil(h/2), ceil(w/2)), and its colour (3, n, ...) when `with_colour`.
+extern "C" __global__ void pull(const float* level, int n, int h, int w, float gain_64, int with_colour, float* colour,
+                                float* next) {
   int h2 = (h + 1) / 2, w2 = (w + 1) / 2;
   long long plane_in = (long long)n * h * w, plane = (long long)n * h2 * w2;
   GRID_STRIDE(i, plane) {
@@ -107,7 +110,7 @@ extern "C" __global__ void pull(const float* level, int n, int h, int w, float g
     long long b = i / ((long long)h2 * w2);
     float sums[4];
     level_sums(level + b * h * w, plane_in, h, w, y, x, sums);
-    store_level(sums, i, plane, gain_64, colour, next);
+    store_level(sums, i, plane, gain_64, with_colour, colour, next);
   }
 }
 

@@ -1,4 +1,7 @@
 """ReIDLoader / EvalLoader in CPU mode (the same DALI graph as on the GPU)."""
+import os
+import sys
+import threading
 from collections import Counter
 
 import cv2
@@ -73,6 +76,75 @@ def test_resume_from_state_dict_gives_the_same_next_epoch(tiny_world):
         assert torch.equal(x["images"], y["images"]) and torch.equal(x["swapped"], y["swapped"])
     with pytest.raises(ValueError, match="seed"):
         _loader(tiny_world, seed=9).load_state_dict(state)
+
+
+def test_a_jump_to_another_epoch_gives_that_epoch(tiny_world):
+    """The source's worker processes count DALI's epochs from the pipeline's build: a pass that
+    is not the next one starts a fresh pipeline."""
+    aug = AugmentConfig(p=0.5, seed=3, **LOOSE)
+    loader = _loader(tiny_world, augment=aug)
+    _epoch(loader)
+    loader.set_epoch(5)
+    jumped = _epoch(loader)
+    fresh = _loader(tiny_world, augment=aug)
+    fresh.set_epoch(5)
+    for x, y in zip(jumped, _epoch(fresh), strict=True):
+        assert torch.equal(x["images"], y["images"]) and torch.equal(x["indices"], y["indices"])
+
+
+class MainThreadOpens:
+    """The files the test process's main thread opens while `recording` (Python's "open" audit
+    event: `open`, `np.fromfile`, ...). The hook is installed once per process and stays."""
+
+    installed = False
+    recording: list | None = None
+
+    @classmethod
+    def hook(cls, event, args):
+        if event == "open" and cls.recording is not None and threading.current_thread() is threading.main_thread():
+            cls.recording.append(os.fspath(args[0]) if isinstance(args[0], (str, os.PathLike)) else args[0])
+
+
+@pytest.fixture
+def main_thread_opens():
+    if not MainThreadOpens.installed:
+        sys.addaudithook(MainThreadOpens.hook)
+        MainThreadOpens.installed = True
+    MainThreadOpens.recording = []
+    yield MainThreadOpens.recording
+    MainThreadOpens.recording = None
+
+
+@pytest.mark.parametrize("augment_in", ["pipeline", "iterator"])
+def test_an_epoch_opens_no_image_or_mask_file_on_the_main_thread(tiny_world, main_thread_opens, augment_in):
+    """The source runs in its worker processes: they read the files. On the main thread
+    (source_workers=0, the reference) the same batches, and every file opened there."""
+    files = {os.path.realpath(p) for s in read_manifest(tiny_world, ["train"]) for p in (s.image, s.mask)}
+    options = dict(augment=AugmentConfig(p=0.5, seed=4, **LOOSE), mask_source="png", augment_in=augment_in)
+    epochs = {}
+    for workers in (0, 1, 2):
+        loader = _loader(tiny_world, source_workers=workers, **options)
+        main_thread_opens.clear()
+        epochs[workers] = _epoch(loader) + _epoch(loader)
+        opened = {os.path.realpath(p) for p in main_thread_opens if isinstance(p, str)} & files
+        assert (len(opened) > 0) == (workers == 0), (workers, len(opened))
+    for workers in (1, 2):
+        for a, b in zip(epochs[0], epochs[workers], strict=True):
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), workers
+
+
+def test_source_workers_hold_none_of_the_training_process_s_locks(tiny_world, tmp_path):
+    """The workers come from a fork server: a lock the training process holds (a run folder's
+    run.lock) is free again once the process lets it go, though the workers still run."""
+    import fcntl
+
+    lock = open(tmp_path / "run.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    loader = _loader(tiny_world, augment=AugmentConfig(p=0.5, seed=5, **LOOSE), source_workers=2)
+    next(iter(loader))
+    lock.close()
+    with open(tmp_path / "run.lock", "w") as again:
+        fcntl.flock(again, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises BlockingIOError while a worker holds it
 
 
 def test_swap_rate_and_donors_come_from_other_training_identities(tiny_world):
@@ -157,6 +229,8 @@ def test_unknown_loader_options_are_refused(tiny_world):
         _loader(tiny_world, augment_in="trainer")
     with pytest.raises(ValueError, match="mask_source"):
         _loader(tiny_world, mask_source="jpeg")
+    with pytest.raises(ValueError, match="source_workers must be an integer >= 0, got -1"):
+        _loader(tiny_world, source_workers=-1)
 
 
 def test_eval_loader_yields_every_image_once_in_order(tiny_world):
@@ -271,6 +345,8 @@ def test_output_formats_are_the_normalized_batches_mapped_back(tiny_world, augme
     assert torch.allclose(last.float(), reference, rtol=0, atol=2e-3 * reference.abs().max())
     bf16 = next(iter(ReIDLoader(tiny_world, dtype="bfloat16", **options)))["images"]
     assert bf16.dtype == torch.bfloat16
+    if augment_in == "iterator":  # the tail kernel writes the reduced types itself: what a cast gives, bit for bit
+        assert torch.equal(last, reference.to(torch.float16)) and torch.equal(bf16, reference.to(torch.bfloat16))
 
 
 def test_eval_loader_output_format(tiny_world):

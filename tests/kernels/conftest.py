@@ -6,7 +6,9 @@ person of its own colours into each scene, so the true background behind every p
 """
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -90,6 +92,20 @@ def _usable_cupy():
         return None
 
 
+CUDA_DIR = os.environ.get("ASR_CUDA_DIR")
+"""Test plumbing for tests/kernels/test_mutations.py: a folder of altered copies of the CUDA
+sources that this session's kernels are built from instead of kernels/cuda/."""
+if CUDA_DIR:
+    from attention_swap_reid.kernels import cuda_sources
+
+    cuda_sources.CUDA_DIR = Path(CUDA_DIR)
+REQUIRE_GPU = bool(os.environ.get("ASR_REQUIRE_GPU"))
+"""Set by benchmarks/gpu_check.sh: on a GPU machine a GPU test that finds no GPU fails."""
+SANITIZER = os.environ.get("ASR_EMULATION_SANITIZER") or None
+"""The sanitizer the CPU emulation is built with in this session ("thread" or "address"; the
+Makefile's emulation-tsan / emulation-asan targets set it and preload the sanitizer's runtime)."""
+
+
 @pytest.fixture(scope="session")
 def _emulator_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("cuda-emulator")
@@ -102,14 +118,14 @@ def cp(request, _emulator_dir):
     if request.param == "cuda":
         cupy = _usable_cupy()
         if cupy is None:
-            pytest.skip("needs a CUDA GPU with CuPy")
+            (pytest.fail if REQUIRE_GPU else pytest.skip)("needs a CUDA GPU with CuPy")
         yield cupy
         return
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulation needs g++")
     from attention_swap_reid.kernels.emulation import installed, make_module
 
-    with installed(make_module(_emulator_dir)) as fake:
+    with installed(make_module(_emulator_dir, sanitizer=SANITIZER)) as fake:
         yield fake
 
 
@@ -121,5 +137,5 @@ def emulated(_emulator_dir):
         pytest.skip("the CUDA emulation needs g++")
     from attention_swap_reid.kernels.emulation import installed, make_module
 
-    with installed(make_module(_emulator_dir)) as fake:
+    with installed(make_module(_emulator_dir, sanitizer=SANITIZER)) as fake:
         yield fake

@@ -58,7 +58,8 @@ def test_compiles_with_nvcc(module, tmp_path):
 
 
 def test_every_launched_kernel_exists():
-    wrappers = Path(cuda_sources.__file__).with_name("cupy_ops.py").read_text()
+    wrappers = "".join(Path(cuda_sources.__file__).with_name(f"{name}.py").read_text()
+                       for name in ("cupy_ops", "cupy_fused"))
     launched = set(re.findall(r'_launch(?:_blocks)?\("(\w+)"', wrappers))
     assert len(launched) >= 20
     program = cuda_sources.program()
@@ -70,6 +71,8 @@ def test_every_launched_kernel_exists():
 
 
 def test_every_unit_starts_with_the_band_edges_of_the_roi_modes():
-    assert cuda_sources.definitions().endswith("#define ROI_BAND_EDGES {0, 2, 0, 1, 1, 2}\n")  # full, upper, lower
+    # two bits per edge, four per mode: full (top 0, bottom 2), upper (top 0, cut 1), lower (cut 1, bottom 2)
+    packed = (0 | 2 << 2) | (0 << 4 | 1 << 6) | (1 << 8 | 2 << 10)
+    assert cuda_sources.definitions().endswith(f"#define ROI_BAND_EDGES {packed:#x}\n")
     for module in cuda_sources.MODULES + ("program",):
         assert unit(module).startswith(cuda_sources.definitions())

@@ -8,24 +8,31 @@ images), with and without a donor bank (empty and full), for every ROI mode and 
 method, with and without the BoT tail.
 """
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
 
-from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, Tail, bot_tail
+from attention_swap_reid.kernels import INPAINTERS, ROI_MODES, AttentionAugment, AugmentConfig, Tail, bot_tail
 
 MAX_OPS = 20
 LOOSE = dict(min_area_ratio=0.5, min_iou=0.3)
 TAIL_FIELDS = ("flip", "crop_anchor", "erase_anchor", "erase_shape")
+CUPY_INPAINTERS = [name for name, inpainter in INPAINTERS.items() if "cupy" in inpainter.backends]
+"""Every inpainting method the table says runs on cupy: each must run in the fused path."""
+SETTINGS = [(10, None, "float32"), (0, "nchw", "bfloat16"), (30, "channels_last", "float16")]
+"""(bank size, tail layout, tail dtype), taken in turn by the cases below."""
+CASES = [(roi, inpaint, *SETTINGS[k % len(SETTINGS)])
+         for k, (roi, inpaint) in enumerate(itertools.product(ROI_MODES, CUPY_INPAINTERS))]
 
 
-def host_tail(b: int, h: int, w: int, seed: int, channels_last: bool = False) -> Tail:
+def host_tail(b: int, h: int, w: int, seed: int, channels_last: bool = False, dtype: str = "float32") -> Tail:
     rng = np.random.default_rng(seed)
     crop = rng.integers(-10, 11, (b, 2)).astype(np.float32)
     erase_anchor = np.stack([rng.integers(0, h, b), rng.integers(0, w, b)], axis=1).astype(np.float32)
     erase_shape = np.stack([rng.integers(0, h // 2, b), rng.integers(0, w // 2, b)], axis=1).astype(np.float32)
     return Tail(rng.integers(0, 2, b).astype(np.int32), crop, erase_anchor, erase_shape, channels_last=channels_last,
-                fill=(0.5, -2.0, 3.0) if channels_last else (0.0, 0.0, 0.0))
+                fill=(0.5, -2.0, 3.0) if channels_last else (0.0, 0.0, 0.0), dtype=dtype)
 
 
 def on_device(cp, tail: Tail) -> Tail:
@@ -46,16 +53,21 @@ def assert_same(cp, got, expected, name):
     assert got.dtype == expected.dtype and got.shape == expected.shape, name
     if hasattr(cp, "counting"):  # the emulation runs the very float operations of the numpy backend
         assert np.array_equal(got, expected), f"{name}: {np.argwhere(got != expected)[:5].tolist()}"
-    else:  # a GPU: the pull-push fill may differ by a last-bit tie (1 grey level)
-        tolerance = 1.0 if expected.dtype == np.uint8 else 1.0 / (0.224 * 255) + 1e-6
-        assert np.abs(got.astype(np.float64) - expected).max() <= tolerance, name
+    else:  # a GPU: the pull-push fill may differ by a last-bit tie (1 grey level), then by a rounding of the type
+        tolerance = {np.uint8: 1.0, np.float32: 1e-6, np.float16: 2.0 ** -9, np.uint16: 2.0 ** -6}[expected.dtype.type]
+        tolerance += 0.0 if expected.dtype == np.uint8 else 1.0 / (0.224 * 255)
+        assert np.abs(as_float(got) - as_float(expected)).max() <= tolerance, name
 
 
-@pytest.mark.parametrize("roi", ["full", "upper", "lower"])
-@pytest.mark.parametrize("inpaint, bank_size, tail", [
-    ("pullpush", 10, None), ("pullpush", 0, "nchw"), ("none", 10, "channels_last"), ("pullpush", 30, "channels_last"),
-])
-def test_fused_path_equals_the_numpy_backend(cp, data, roi, inpaint, bank_size, tail):
+def as_float(values: np.ndarray) -> np.ndarray:
+    """float64 values of uint8, float32, float16 or bfloat16 bits (uint16) arrays."""
+    if values.dtype == np.uint16:
+        values = (values.astype(np.uint32) << 16).view(np.float32)
+    return values.astype(np.float64)
+
+
+@pytest.mark.parametrize("roi, inpaint, bank_size, tail, dtype", CASES)
+def test_fused_path_equals_the_numpy_backend(cp, data, roi, inpaint, bank_size, tail, dtype):
     config = AugmentConfig(p=0.8, roi=roi, split=0.4, dilate=9, inpaint=inpaint, bank_size=bank_size, seed=5, **LOOSE)
     host, gpu = AttentionAugment(config, backend="numpy"), AttentionAugment(config, backend="cupy")
     plain = AttentionAugment(config, backend="numpy")  # augment, then bot_tail
@@ -63,7 +75,8 @@ def test_fused_path_equals_the_numpy_backend(cp, data, roi, inpaint, bank_size, 
         part = {k: v[start:stop] for k, v in data.items()}
         args = [part[k] for k in ("images", "masks", "pids", "viewpoints")]
         index = None if epoch % 2 else np.arange(start, stop) + 1000 * epoch
-        t = None if tail is None else host_tail(stop - start, 64, 32, seed=epoch, channels_last=tail == "channels_last")
+        t = None if tail is None else host_tail(stop - start, 64, 32, seed=epoch, channels_last=tail == "channels_last",
+                                                dtype=dtype)
         a = host(*args, epoch=epoch, index=index, tail=t)
         b = gpu(*(cp.asarray(x) for x in args), epoch=epoch, index=None if index is None else cp.asarray(index),
                 tail=None if t is None else on_device(cp, t))
@@ -80,6 +93,45 @@ def test_fused_path_equals_the_numpy_backend(cp, data, roi, inpaint, bank_size, 
             for name in ("images", "rois", "boxes", "areas", "normalized", "pids", "viewpoints"):
                 assert np.array_equal(cp.asnumpy(gpu.bank._store[name]), host.bank._store[name]), name
             assert gpu.bank.filled == host.bank.filled
+
+
+def flat_fill(images, holes, radius):
+    """A stand-in inpainting method for numpy and cupy alike: each hole pixel of image k gets the
+    grey level min(255, floor(10 * radius[k]))."""
+    from attention_swap_reid.kernels.arrays import array_module
+
+    xp = array_module(images)
+    grey = xp.minimum(xp.floor(radius * 10.0), 255.0).astype(np.uint8)[:, None, None, None]
+    return xp.where(holes[..., None] != 0, grey, images)
+
+
+def test_every_inpainter_the_table_runs_on_cupy_runs_in_the_fused_path(cp, data, monkeypatch):
+    """A method added to INPAINTERS that says it runs on cupy (and has no fused form of its own)
+    runs in the fused path: donor images gathered, filled by the method with the radius the
+    numpy backend gives it (a quarter of the donor ROI's box width here), composited."""
+    from attention_swap_reid.kernels.inpaint import Inpainter
+
+    monkeypatch.setitem(INPAINTERS, "flat", Inpainter(flat_fill, ("numpy", "cupy"), radius=0.25))
+    config = AugmentConfig(p=1.0, inpaint="flat", dilate=9, bank_size=8, seed=3, **LOOSE)
+    host, gpu = AttentionAugment(config, backend="numpy"), AttentionAugment(config, backend="cupy")
+    args = [data[k] for k in ("images", "masks", "pids", "viewpoints")]
+    for epoch in range(3):
+        a = host(*args, epoch=epoch, tail=host_tail(24, 64, 32, seed=epoch))
+        b = gpu(*(cp.asarray(x) for x in args), epoch=epoch, tail=on_device(cp, host_tail(24, 64, 32, seed=epoch)))
+        assert np.array_equal(cp.asnumpy(b.donor), a.donor) and np.array_equal(cp.asnumpy(b.images), a.images)
+    plain = AttentionAugment(config, backend="numpy")(*args)
+    widths = [np.flatnonzero(data["masks"][d].any(axis=0)) for d in plain.donor[plain.swapped]]
+    greys = {int(np.floor((w[-1] - w[0] + 1) * 0.25 * 10)) for w in widths}
+    assert greys & set(np.unique(plain.images).tolist())  # the method's fill is in the images
+
+
+def test_a_fused_form_the_backend_does_not_have_is_refused_by_name(cp, data, monkeypatch):
+    from attention_swap_reid.kernels.inpaint import Inpainter
+
+    monkeypatch.setitem(INPAINTERS, "odd", Inpainter(flat_fill, ("numpy", "cupy"), fused="no-such-form"))
+    args = [cp.asarray(data[k]) for k in ("images", "masks", "pids", "viewpoints")]
+    with pytest.raises(ValueError, match=r"inpaint='odd': its fused form 'no-such-form' is not one of \['pyramid'\]"):
+        AttentionAugment(AugmentConfig(p=1.0, inpaint="odd"), backend="cupy")(*args)
 
 
 def test_torch_style_empty_batch_with_tail(cp):
@@ -119,8 +171,7 @@ def counted_calls(cp, config, b: int, tail: str | None, calls: int = 2, execute:
 
 @pytest.mark.parametrize("b", [64, 256])
 @pytest.mark.parametrize("bank_size", [0, 64])
-@pytest.mark.parametrize("roi, inpaint", [("full", "pullpush"), ("upper", "pullpush"), ("lower", "pullpush"),
-                                          ("full", "none"), ("lower", "none")])
+@pytest.mark.parametrize("roi, inpaint", list(itertools.product(ROI_MODES, CUPY_INPAINTERS)))
 @pytest.mark.parametrize("tail", [None, "nchw", "channels_last"])
 def test_a_batch_costs_few_device_operations_and_no_sync(emulated, b, bank_size, roi, inpaint, tail):
     config = AugmentConfig(p=0.5, roi=roi, inpaint=inpaint, bank_size=bank_size, seed=0)
@@ -134,11 +185,11 @@ def test_the_operations_of_a_batch(emulated):
     """The full list at B = 64 with a full bank, pull-push and the tail (256 x 128 images)."""
     config = AugmentConfig(p=0.5, bank_size=64, seed=0)
     empty, full = counted_calls(emulated, config, 64, "nchw")
-    expected = ["kernel roi_keys", "matmul", "matmul", "kernel choose_donors",
+    expected = ["kernel roi_rows", "kernel roi_keys", "matmul", "matmul", "kernel choose_donors",
                 "kernel dilate_donor_rows", "kernel max_cols", "kernel pull_donor_level0", "kernel pull",
                 "kernel pyramid_top", "kernel push", "kernel finish_tail", "kernel bank_push"]
     assert full.ops == expected
-    assert empty.ops == expected[:2] + expected[3:]  # no GEMM against an empty bank
+    assert empty.ops == expected[:3] + expected[4:]  # no GEMM against an empty bank
     assert full.syncs == empty.syncs == []
     counter = counted_calls(emulated, config, 64, "nchw", with_index=False)  # indices from the call counter
     assert [r.ops for r in counter] == [empty.ops, full.ops] and all(r.syncs == [] for r in counter)
