@@ -4,6 +4,7 @@ help, and at which p?), and its report.
     python trainer/sweep.py configs/sweep_p.yaml [--dry-run] [--report-only] [--until HH:MM] [--jobs N]
     python -m attention_swap_reid.sweeps configs/sweep_p.yaml ...           # the same
     python trainer/sweep.py configs/ablations.yaml      # a suite: several sweeps, one report
+    python trainer/sweep.py configs/mechanism.yaml configs/dose_response.yaml --jobs 2   # one after the other
 
 Runs are the baseline (p = 0) once per seed plus every (roi, p, variant, seed), one at a time
 (or N side by side), the *core* runs first (see `sweeps.plan`). The sweep is resumable run by run (see `sweeps.runner`).
@@ -18,9 +19,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta, timezone
 
-from attention_swap_reid.sweeps.figure import figure_name, write_figure
+from attention_swap_reid.sweeps.figure import figure_name, write_contrasts, write_figure
 from attention_swap_reid.sweeps.plan import RunSpec, expand
-from attention_swap_reid.sweeps.report import write_report
+from attention_swap_reid.sweeps.report import contrast_rows, machine_line, write_report
 from attention_swap_reid.sweeps.inputs import make_inputs
 from attention_swap_reid.sweeps.runner import collect, run_one, status, stop_all, write_results
 from attention_swap_reid.sweeps.spec import Sweep, load_sweep
@@ -58,7 +59,8 @@ def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until:
     """Every unfinished run in order, `jobs` at a time, until `deadline` (given as `until` on
     the command line)."""
     todo = [(i, spec) for i, spec in enumerate(specs, 1) if status(sweep, spec) != "done"]
-    make_inputs(sweep, list({spec.variant: sweep.variant(spec.variant) for _, spec in todo if spec.variant}.values()))
+    if todo:
+        make_inputs(sweep, list({spec.variant: sweep.variant(spec.variant) for _, spec in todo if spec.variant}.values()))
     not_started = []
 
     def train(i: int, spec: RunSpec) -> None:
@@ -84,8 +86,9 @@ def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until:
         print(f"--until {until} reached; {len(not_started)} run(s) not started", flush=True)
 
 
-def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None) -> tuple[list[Cell], int]:
-    """Train (unless --report-only) and write the sweep's results.csv, report and figure."""
+def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None) -> tuple[list[Cell], int, str]:
+    """Train (unless --report-only) and write the sweep's results.csv, report and figures;
+    returns its cells, its number of runs and its `machine_line`."""
     specs = expand(sweep)
     if not args.report_only:
         _train(sweep, specs, deadline, args.until, args.jobs)
@@ -94,15 +97,19 @@ def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None) ->
     variants = sweep.file.variants
     cells = summarize(rows, tuple(v.name for v in variants))
     figure = figure_name(variants)
-    write_report(sweep, cells, len(specs), sweep.out / "report.md", figure)
+    machine = machine_line(rows, sweep)
+    write_report(sweep, cells, len(specs), sweep.out / "report.md", figure, machine)
     write_figure(cells, sweep.out / figure, variants)
+    if sweep.file.contrasts:
+        write_contrasts(contrast_rows(sweep, cells), sweep.out / "contrasts.png")
     print(f"{len(rows)}/{len(specs)} runs finished; wrote {sweep.out}/results.csv, report.md, {figure}")
-    return cells, len(specs)
+    return cells, len(specs), machine
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trainer/sweep.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", help="sweep file, e.g. configs/sweep_p.yaml, or a suite of them")
+    parser.add_argument("sweeps", nargs="+", metavar="SWEEP",
+                        help="sweep file, e.g. configs/sweep_p.yaml, or a suite of them; several run one after the other")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="list the runs and their status; train nothing")
     mode.add_argument("--report-only", action="store_true",
@@ -114,19 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs: expected a number >= 1, got {args.jobs}")
-    try:
-        suite = load_suite(args.sweep) if is_suite(args.sweep) else None
-        sweeps = suite.sweeps if suite is not None else (load_sweep(args.sweep),)
+    try:  # every file valid before any work
+        files = [(load_suite(f), None) if is_suite(f) else (None, load_sweep(f)) for f in args.sweeps]
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
     deadline = deadline_at(args.until)
-    if args.dry_run:
-        for sweep in sweeps:
-            _print_plan(sweep, expand(sweep))
-        return 0
-    parts = [(sweep, *_sweep(sweep, args, deadline)) for sweep in sweeps]
-    if suite is not None:
-        write_suite_report(suite, parts)
-        print(f"wrote {suite.out}")
+    for suite, sweep in files:
+        sweeps = suite.sweeps if suite is not None else (sweep,)
+        if args.dry_run:
+            for sweep in sweeps:
+                _print_plan(sweep, expand(sweep))
+            continue
+        parts = [(sweep, *_sweep(sweep, args, deadline)) for sweep in sweeps]
+        if suite is not None:
+            write_suite_report(suite, parts)
+            print(f"wrote {suite.out}")
     return 0
