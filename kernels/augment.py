@@ -58,8 +58,8 @@ class AugmentOutput:
         candidates_mean (float). Computed on first access; on the GPU this synchronizes."""
         xp = array_module(self.candidates)
         b = self.candidates.shape[0]
-        donor = self.donor if library_of(self.donor) != "torch" else from_torch(self.donor)
-        counts = xp.stack([self.swapped.sum(), (self.wanted & (self.candidates == 0)).sum(),
+        donor, swapped = (a if library_of(a) != "torch" else from_torch(a) for a in (self.donor, self.swapped))
+        counts = xp.stack([swapped.sum(), (self.wanted & (self.candidates == 0)).sum(),
                            self.wanted.sum(), (donor >= b).sum(), self.candidates.sum()])
         swapped, no_donor, wanted, from_bank, candidates = (int(c) for c in counts.tolist())
         return dict(swapped=swapped, no_donor=no_donor, wanted=wanted, from_bank=from_bank,

@@ -136,3 +136,11 @@ def test_picture_folder_problems_are_one_line(tmp_path):
     (tmp_path / "b.png").unlink()
     pictures = load_pictures(tmp_path)
     assert pictures.shape == (1, 8, 4, 3) and pictures.dtype == np.uint8
+
+
+def test_stats_count_the_swapped_samples_of_torch_outputs_too(make_batch):
+    import torch
+    data = make_batch(8, seed=1)
+    aug = AttentionAugment(AugmentConfig(p=1.0, background="noise"), backend="numpy")
+    out = aug(torch.from_numpy(data["images"]), torch.from_numpy(data["masks"]), data["pids"], data["viewpoints"])
+    assert isinstance(out.swapped, torch.Tensor) and out.stats["swapped"] == 8 == int(out.swapped.sum())
