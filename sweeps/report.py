@@ -31,8 +31,8 @@ PAIRED = ("Δ: the mean of the per-seed differences in points (the runs of one s
           "the batches and the augmentation draws) with its 95 % t-interval; p: the two-sided paired t-test, "
           "Holm: adjusted over {family}. A difference is *clear* when its interval excludes 0; otherwise no "
           "difference was detected, and the interval bounds what these seeds could have missed.")
-CLEAR_RULE = PAIRED.format(family="the column's comparisons") + (
-    " The best p below is picked after the fact, so count how many p values are clear, not only the best one.")
+CLEAR_RULE = PAIRED.format(family="the column's comparisons")
+BEST_P_CAVEAT = " The best p below is picked after the fact, so count how many p values are clear, not only the best one."
 VARIANT_RULE = PAIRED.format(family="every setting of the sweep against the reference") + (
     " *mAP per seed* lists every run, none dropped. Activation / Grad-CAM on person: the "
     "share of the last feature map's activation energy / of the Grad-CAM of the query's "
@@ -299,8 +299,9 @@ def results_section(sweep: Sweep, cells: list[Cell], level: int = 2) -> list[str
     h = "#" * level
     variants = sweep.file.variants
     if not variants:
+        several_p = len({c.p for c in cells if c.p > 0}) > 1
         tables = [f"{h} Results (percent; mean ± sample standard deviation over seeds)", "", *_table(cells), "",
-                  CLEAR_RULE, ""]
+                  CLEAR_RULE + (BEST_P_CAVEAT if several_p else ""), ""]
     else:
         first = variants[0]
         tables = [f"{h} Results (percent; mean ± sample standard deviation over seeds)", "",

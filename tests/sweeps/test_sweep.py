@@ -209,6 +209,10 @@ def test_report_and_figure_are_written(tmp_path):
     assert f"test mAP, upper body: 0 of 1 p values gain clearly" in text
     assert f"no difference detected ({upper.split(' ')[0]} points, CI [{upper.split('[')[1]})" in text
     assert "## Notes" not in text
+    assert "The best p below is picked after the fact" in text     # two p: a best one is picked
+    one_p = [c for c in cells if c.p in (0.0, 0.3)]
+    write_report(sweep, one_p, 32, report)
+    assert "picked after the fact" not in report.read_text()      # one p: nothing picked
     (report.parent / "notes.md").write_text("The world is too easy.\n")
     write_report(sweep, cells, 32, report)
     assert "## Notes\n\nThe world is too easy.\n" in report.read_text()
