@@ -19,12 +19,17 @@ The choices of `AugmentConfig` are tables: `ROI_MODES` (name -> the band of rows
 code in the CUDA code) and `INPAINTERS` (name -> the fill, the backends it runs on, its radius;
 `inpainter_problem(name, backend)` says why one cannot run on a backend). Config schemas, tools
 and the CUDA code derive from them, so a new ROI mode or inpainter is one entry plus its code.
+Two more tables hold experiment-only controls of the mechanism (`kernels.controls`): `DONORS`
+(another identity's image, the paper, or the same identity's) and `BACKGROUNDS` (the donor's,
+the paper, or a picture from a folder, or noise); the controls run on the numpy backend only
+and `backend_problems(config, backend)` names every choice of a config that cannot run there.
 """
 from .augment import AttentionAugment, AugmentOutput
 from .bank import DonorBank
 from .compat import compatibility
 from .composite import composite
-from .config import AugmentConfig
+from .config import AugmentConfig, backend_problems
+from .controls import BACKGROUNDS, DONORS
 from .dilate import dilate
 from .donors import draw_donors
 from .inpaint import INPAINTERS, inpaint, inpainter_problem
@@ -33,7 +38,8 @@ from .records import DonorDraw, DonorKeys, Rois
 from .tail import IMAGENET_MEAN, IMAGENET_STD, Tail, bot_tail
 
 __all__ = [
-    "AttentionAugment", "AugmentConfig", "AugmentOutput", "CANVAS", "DonorBank", "DonorDraw", "DonorKeys",
+    "AttentionAugment", "AugmentConfig", "AugmentOutput", "BACKGROUNDS", "CANVAS", "DONORS", "DonorBank",
+    "DonorDraw", "DonorKeys", "backend_problems",
     "IMAGENET_MEAN", "IMAGENET_STD", "INPAINTERS", "ROI_MODES", "Rois", "Tail", "bot_tail", "compatibility",
     "composite", "dilate", "draw_donors", "inpaint", "inpainter_problem", "normalize_masks", "roi_masks",
 ]

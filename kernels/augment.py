@@ -21,10 +21,11 @@ from .arrays import array_module, device_context, from_torch, library_of, to_tor
 from .bank import DonorBank
 from .compat import compatibility
 from .composite import composite
-from .config import AugmentConfig
+from .config import AugmentConfig, backend_problems
+from .controls import BACKGROUNDS, DONORS, draw_generic, load_pictures, new_backgrounds
 from .dilate import dilate
 from .donors import draw_donors
-from .inpaint import INPAINTERS, inpaint, inpainter_problem
+from .inpaint import INPAINTERS, inpaint
 from .layouts import masks_bhw, to_uint8_bhwc
 from .masks import CANVAS, normalize_masks, roi_masks
 from .records import DonorKeys
@@ -57,8 +58,8 @@ class AugmentOutput:
         candidates_mean (float). Computed on first access; on the GPU this synchronizes."""
         xp = array_module(self.candidates)
         b = self.candidates.shape[0]
-        donor = self.donor if library_of(self.donor) != "torch" else from_torch(self.donor)
-        counts = xp.stack([(donor >= 0).sum(), (self.wanted & (self.candidates == 0)).sum(),
+        donor, swapped = (a if library_of(a) != "torch" else from_torch(a) for a in (self.donor, self.swapped))
+        counts = xp.stack([swapped.sum(), (self.wanted & (self.candidates == 0)).sum(),
                            self.wanted.sum(), (donor >= b).sum(), self.candidates.sum()])
         swapped, no_donor, wanted, from_bank, candidates = (int(c) for c in counts.tolist())
         return dict(swapped=swapped, no_donor=no_donor, wanted=wanted, from_bank=from_bank,
@@ -89,10 +90,11 @@ class AttentionAugment:
         if not isinstance(config, AugmentConfig):
             raise TypeError(f"AttentionAugment: config must be an AugmentConfig, got {type(config).__name__}")
         if backend != "auto":
-            _check_inpainter(config.inpaint, backend)
+            _check_config(config, backend)
         self.config = config
         self.backend = backend
         self.bank = DonorBank(config.bank_size)
+        self._pictures = load_pictures(config.background_dir) if config.background == "images" else None
         self._next_index = 0  # for calls without `index`: consecutive calls get consecutive indices
 
     def __call__(self, images, masks, pids, viewpoints=None, epoch: int = 0, index=None, tail: Tail | None = None,
@@ -144,7 +146,7 @@ class AttentionAugment:
             wanted = "cupy arrays or CUDA tensors" if self.backend == "cupy" else "numpy arrays or CPU tensors"
             raise ValueError(f"AttentionAugment: backend={self.backend!r} got {library} arrays on the {where}; "
                              f"pass {wanted} or use backend='auto'")
-        _check_inpainter(self.config.inpaint, needed)
+        _check_config(self.config, needed)
 
     def _validated(self, images, masks, pids, viewpoints, index):
         """Shapes and dtypes checked once here (the images' by `to_uint8_bhwc`): (images, masks
@@ -187,10 +189,12 @@ class AttentionAugment:
         if index is None:
             index = np.arange(index_base, index_base + b, dtype=np.int64)
         rois = roi_masks(masks, cfg.roi, cfg.split)
+        if BACKGROUNDS[cfg.background].make is not None:
+            return self._generic(images, rois, index, epoch, tail)
         keys = DonorKeys(rois.areas, normalize_masks(rois), pids, viewpoints)
         pool = self.bank.pool_keys(keys)
         compat = compatibility(keys, pool, min_area_ratio=cfg.min_area_ratio, min_iou=cfg.min_iou,
-                               same_viewpoint=cfg.same_viewpoint)
+                               same_viewpoint=cfg.same_viewpoint, same_identity=DONORS[cfg.donor].same_identity)
         draw = draw_donors(compat, index, p=cfg.p, seed=cfg.seed, epoch=epoch)
         out_images = self._apply(images, rois, draw.donor)
         swapped = draw.donor >= 0
@@ -199,6 +203,23 @@ class AttentionAugment:
         if tail is not None:
             out_images = bot_tail(out_images, tail)
         return AugmentOutput(images=out_images, donor=draw.donor, swapped=swapped, donor_pids=donor_pids,
+                             wanted=draw.wanted, candidates=draw.candidates)
+
+    def _generic(self, images, rois, index, epoch: int, tail) -> AugmentOutput:
+        """A background without donor (a control of `controls.BACKGROUNDS`, numpy): the swapped
+        samples' ROIs over new backgrounds; the bank is not used."""
+        cfg = self.config
+        draw = draw_generic(rois.areas, index, p=cfg.p, seed=cfg.seed, epoch=epoch)
+        swapped = draw.wanted & (draw.candidates > 0)
+        rows = np.flatnonzero(swapped)
+        out = images.copy()
+        if rows.size:
+            backgrounds = new_backgrounds(cfg.background, self._pictures, (rows.size, *images.shape[1:]), cfg.seed,
+                                          epoch, index[rows])
+            out[rows] = composite(images[rows], rois.masks[rows], backgrounds)
+        if tail is not None:
+            out = bot_tail(out, tail)
+        return AugmentOutput(images=out, donor=draw.donor, swapped=swapped, donor_pids=draw.donor.copy(),
                              wanted=draw.wanted, candidates=draw.candidates)
 
     def _apply(self, images, rois, donor):
@@ -219,11 +240,12 @@ class AttentionAugment:
         return out
 
 
-def _check_inpainter(name: str, backend: str) -> None:
-    """Refuse inpainting method `name` when it does not run on array backend `backend`."""
-    problem = inpainter_problem(name, backend)
-    if problem:
-        raise ValueError(f"AttentionAugment: inpaint={problem}")
+def _check_config(config: AugmentConfig, backend: str) -> None:
+    """Refuse a config whose choices (inpainter, donor rule, background) do not run on array
+    backend `backend`, naming them."""
+    problems = backend_problems(config, backend)
+    if problems:
+        raise ValueError(f"AttentionAugment: {'; '.join(problems)}")
 
 
 def _labels_array(name: str, a, xp):

@@ -1,7 +1,8 @@
 """All-pairs donor compatibility.
 
 Sample i (of the batch) accepts donor j (of the pool: the batch itself, then the donor bank)
-when all hold: both ROIs non-empty; j is not i; pid_j != pid_i; same viewpoint when
+when all hold: both ROIs non-empty; j is not i; pid_j != pid_i (pid_j == pid_i with
+`same_identity`, a control of `controls.DONORS`, numpy only); same viewpoint when
 `same_viewpoint` and both are known (>= 0); min(A_i, A_j) >= min_area_ratio * max(A_i, A_j);
 and inter >= min_iou * union > 0 for the normalized masks, with union = n_i + n_j - inter.
 The comparisons run in float64 in both backends. All-pairs `inter` is exact in both: the cupy
@@ -18,12 +19,15 @@ from .records import DonorKeys
 
 
 def compatibility(batch: DonorKeys, pool: DonorKeys, *, min_area_ratio: float, min_iou: float,
-                  same_viewpoint: bool):
+                  same_viewpoint: bool, same_identity: bool = False):
     """(B, N) bool: entry (i, j) says whether pool sample j may donate to batch sample i.
 
     The first B pool entries must be the batch itself (so that j == i is excluded there).
+    `same_identity` (numpy only): donors of the sample's own pid instead of other pids.
     """
     if is_cupy(batch.normalized):
+        if same_identity:
+            raise ValueError("compatibility: same_identity runs on the numpy backend only")
         from . import cupy_ops
 
         return cupy_ops.compatibility(batch, pool, min_area_ratio, min_iou, same_viewpoint)
@@ -36,7 +40,7 @@ def compatibility(batch: DonorKeys, pool: DonorKeys, *, min_area_ratio: float, m
     ok = (a_i > 0) & (a_j > 0)
     ok &= np.minimum(a_i, a_j) >= min_area_ratio * np.maximum(a_i, a_j)
     ok &= (union > 0) & (inter >= min_iou * union)
-    ok &= batch.pids[:, None] != pool.pids[None, :]
+    ok &= (batch.pids[:, None] == pool.pids[None, :]) == same_identity
     if same_viewpoint:
         v_i, v_j = batch.viewpoints[:, None], pool.viewpoints[None, :]
         ok &= (v_i < 0) | (v_j < 0) | (v_i == v_j)

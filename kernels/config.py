@@ -1,7 +1,8 @@
 """`AugmentConfig`: the parameters of the attention augmentation, validated once.
 
 Each field declares its default, help text and allowed values in its metadata (`help`; `ge`,
-`gt`, `le`, `lt` bounds, `odd`; `choices`: a table of names, `ROI_MODES` or `INPAINTERS`).
+`gt`, `le`, `lt` bounds, `odd`; `choices`: a table of names, `ROI_MODES`, `INPAINTERS`, or the
+controls' `DONORS` and `BACKGROUNDS`).
 `AugmentConfig` checks itself from them, and config schemas built on it (the trainer's
 `augment` section) read them instead of repeating them.
 """
@@ -11,6 +12,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from .controls import BACKGROUNDS, DONORS, backend_problem
 from .inpaint import INPAINTERS
 from .masks import ROI_MODES
 
@@ -39,6 +41,12 @@ class AugmentConfig:
     inpaint: str = _option("pullpush", "fill of the donor's hole (INPAINTERS: the backends each runs on)",
                            choices=INPAINTERS)
     bank_size: int = _option(0, "donor bank of earlier samples (0 = current batch only)", ge=0)
+    donor: str = _option("other", "whose image lends its background: another identity's (the paper) or, a control, "
+                         "the same identity's (DONORS: the backends each runs on)", choices=DONORS)
+    background: str = _option("donor", "the new background: the donor's, inpainted (the paper) or, controls, a "
+                              "picture from background_dir or noise (BACKGROUNDS: the backends each runs on)",
+                              choices=BACKGROUNDS)
+    background_dir: str = _option("", "folder of background pictures (one size) for background: images")
     seed: int = _option(0, "seed of the counter-based RNG (draws depend on seed, epoch, sample index)")
 
     def __post_init__(self) -> None:
@@ -46,6 +54,12 @@ class AugmentConfig:
             value = getattr(self, f.name)
             if not _accepts(f.type, f.metadata, value):
                 raise ValueError(f"AugmentConfig.{f.name}={value!r}: expected {_allowed(f.type, f.metadata)}")
+        if (self.background == "images") != bool(self.background_dir):
+            raise ValueError(f"AugmentConfig.background_dir={self.background_dir!r}: expected a folder of pictures "
+                             f"with background='images' and '' otherwise (background={self.background!r})")
+        if self.donor != "other" and self.background != "donor":
+            raise ValueError(f"AugmentConfig.donor={self.donor!r}: expected 'other' with background="
+                             f"{self.background!r}, which takes no donor")
 
     @classmethod
     def from_mapping(cls, values: Mapping) -> "AugmentConfig":
@@ -74,6 +88,8 @@ def _accepts(tp: type, meta: Mapping, value) -> bool:
         return value in tuple(meta["choices"])
     if tp is bool:
         return isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral if tp is int else numbers.Real):
         return False
     v = tp(value)
@@ -87,6 +103,8 @@ def _allowed(tp: type, meta: Mapping) -> str:
         return f"one of {list(meta['choices'])}"
     if tp is bool:
         return "True or False"
+    if tp is str:
+        return "a string"
     kind = "a number" if tp is float else "an odd integer" if meta.get("odd") else "an integer"
     low = [key for key in ("ge", "gt") if key in meta]
     high = [key for key in ("le", "lt") if key in meta]
@@ -94,3 +112,18 @@ def _allowed(tp: type, meta: Mapping) -> str:
         return (f"{kind} in {'[' if low[0] == 'ge' else '('}{meta[low[0]]}, "
                 f"{meta[high[0]]}{']' if high[0] == 'le' else ')'}")
     return " ".join([kind, *(f"{word} {meta[key]}" for key, _, word in _BOUNDS if key in meta)])
+
+
+def backend_problems(config: AugmentConfig, backend: str) -> list[str]:
+    """Why `config` cannot run on array backend `backend` ("numpy" or "cupy"): one line per
+    table-driven field whose choice does not run there, e.g. "donor='same' runs on the numpy
+    backend only; on cupy use 'other'"; [] when it can."""
+    problems = []
+    for f in fields(config):
+        table = f.metadata.get("choices")
+        value = getattr(config, f.name)
+        if table is not None and hasattr(table[value], "backends"):
+            problem = backend_problem(table, value, backend)
+            if problem:
+                problems.append(f"{f.name}={problem}")
+    return problems

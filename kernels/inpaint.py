@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .arrays import is_cupy
+from .controls import backend_problem
 from .pullpush import pullpush
 
 
@@ -78,12 +79,7 @@ def inpainter_problem(name: str, backend: str) -> str | None:
     >>> inpainter_problem("telea", "cupy")
     "'telea' runs on the numpy backend only; on cupy use 'pullpush' or 'none'"
     """
-    backends = INPAINTERS[name].backends
-    if backend in backends:
-        return None
-    usable = " or ".join(repr(other) for other, inpainter in INPAINTERS.items() if backend in inpainter.backends)
-    return f"{name!r} runs on the {' and '.join(backends)} backend{'s' if len(backends) > 1 else ''} only; " \
-           f"on {backend} use {usable}"
+    return backend_problem(INPAINTERS, name, backend)
 
 
 def _hole_widths(holes):

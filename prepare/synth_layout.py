@@ -57,8 +57,10 @@ def pool_size(train_ids: int, test_ids: int) -> int:
     return min(train_ids, max(4, round((train_ids + test_ids) / 6)))
 
 
-def plan_world(*, train_ids: int, test_ids: int, images_per_id: int, seed: int, bg_bias: float) -> WorldPlan:
-    """Lay out the world (pure function of its arguments). Train pids are 1..train_ids, test pids follow."""
+def plan_world(*, train_ids: int, test_ids: int, images_per_id: int, seed: int, bg_bias: float,
+               independent_test: bool = False) -> WorldPlan:
+    """Lay out the world (pure function of its arguments). Train pids are 1..train_ids, test pids follow.
+    `independent_test`: draw the test part from its own stream (the same for every `bg_bias`)."""
     rng = np.random.default_rng([seed, 5])
     own, next_scene = {}, 0
     for pid in range(1, train_ids + 1):
@@ -67,6 +69,8 @@ def plan_world(*, train_ids: int, test_ids: int, images_per_id: int, seed: int, 
         next_scene += count
     pool = tuple(range(next_scene, next_scene + pool_size(train_ids, test_ids)))
     shots = [shot for pid in own for shot in _train_shots(rng, pid, own[pid], pool, images_per_id, bg_bias)]
+    if independent_test:
+        rng = np.random.default_rng([seed, 7])
     test = _test_shots(rng, range(train_ids + 1, train_ids + test_ids + 1), pool, images_per_id)
     donors = rng.permutation(np.arange(1, train_ids + 1))[:len(pool)]
     swap = {s: own[int(d)][0] for s, d in zip(pool, donors)}
@@ -109,3 +113,17 @@ def _test_shots(rng, pids: range, pool: tuple[int, ...], n: int) -> list[Shot]:
         raise ValueError(f"synthetic world too small: query scene(s) {sorted(uncovered)} hold no gallery image; "
                          f"use more test identities or images per identity")
     return shots
+
+
+def neutral_scenes(plan: WorldPlan, seed: int) -> tuple[Shot, ...]:
+    """The test shots of `plan` (query and gallery, in order) each moved to a pool scene drawn
+    uniformly from its own stream, independently of identity, split and every other draw."""
+    test = [s for s in plan.shots if s.split != "train"]
+    scenes = np.random.default_rng([seed, 9]).choice(plan.pool, size=len(test))
+    return tuple(replace(s, scene=int(scene), swap_scene=-1) for s, scene in zip(test, scenes))
+
+
+def heldout_scenes(plan: WorldPlan, count: int, skip: int = 0) -> tuple[int, ...]:
+    """`count` scene numbers after every scene of `plan` (and after `skip` more): no shot of any
+    split uses them."""
+    return tuple(range(plan.num_scenes + skip, plan.num_scenes + skip + count))

@@ -2,6 +2,7 @@
 
     python -m attention_swap_reid.prepare.synthetic --out data/synth [--train-ids 100 --test-ids 50 --images-per-id 12
         --height 128 --width 64 --seed 0 --bg-bias 0.8] [--preview docs/samples.png]
+        [--independent-test] [--heldout-scenes N] [--probes] [--controls]   # opt-in, see prepare.synth_extras
 
 Procedurally drawn pedestrians (identity = body proportions, clothing colours and patterns,
 accessories; front/back/side viewpoints) photographed in structured scenes by 6 cameras with
@@ -15,6 +16,8 @@ Writes into DIR:
     robustness.csv   the query/gallery people, same pose/camera, re-rendered on training
                      identities' own scenes (for the robustness score)
     images/*.jpg, masks/*.png (0 background / 255 person), robustness/*.jpg, world.json
+    and, opt-in, the held-out scenes, test probes and training controls of `prepare.synth_extras`
+    (their defaults write nothing more and change no draw: the same files as without them)
 
 Deterministic: the same parameters give byte-identical files. The CLI (like `ensure_world`)
 does nothing when DIR already holds the same world and refuses one made with other parameters,
@@ -35,11 +38,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from attention_swap_reid.dali_pipes.manifest import OutputError, Sample, check_output, write_manifest
+from attention_swap_reid.prepare.synth_extras import OPT_IN, opt_in_problem, opt_in_stamp, write_extras
 from attention_swap_reid.prepare.synth_layout import WorldPlan, plan_world
 from attention_swap_reid.prepare.synth_render import IMAGES, MASKS, ROBUSTNESS, write_shots
 
 GENERATOR = 2   # bump when the rendered output changes, so ensure_world regenerates old worlds
-DEFAULTS = dict(train_ids=100, test_ids=50, images_per_id=12, height=128, width=64, seed=0, bg_bias=0.8)
+DEFAULTS = dict(train_ids=100, test_ids=50, images_per_id=12, height=128, width=64, seed=0, bg_bias=0.8, **OPT_IN)
 _MINIMUM = dict(train_ids=2, test_ids=2, images_per_id=2, height=32, width=16, seed=0)
 
 
@@ -57,11 +61,15 @@ def world_params(**params) -> dict:
     if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not 0.0 <= bias <= 1.0:
         raise ValueError(f"bg_bias must be a number in [0, 1], got {bias!r}")
     params["bg_bias"] = float(bias)
+    problem = opt_in_problem(params)
+    if problem:
+        raise ValueError(problem)
     return params
 
 
 def _stamp(params: dict) -> dict:
-    return {"generator": GENERATOR, **params}
+    """world.json: the generator and the parameters (opt-in ones only where they are set)."""
+    return {"generator": GENERATOR, **{k: v for k, v in params.items() if k not in OPT_IN}, **opt_in_stamp(params)}
 
 
 def _samples(plan: WorldPlan, root: Path, robustness: bool) -> list[Sample]:
@@ -116,7 +124,8 @@ def make_world(out_dir: str | os.PathLike, *, progress: bool = True, **params) -
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and _read_stamp(out) is None)):
         raise FileExistsError(f"{out} exists and is not a synthetic world (no world.json); "
                               f"choose another output folder or remove it")
-    plan = plan_world(**{k: params[k] for k in ("train_ids", "test_ids", "images_per_id", "seed", "bg_bias")})
+    plan = plan_world(**{k: params[k] for k in ("train_ids", "test_ids", "images_per_id", "seed", "bg_bias",
+                                               "independent_test")})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -126,6 +135,7 @@ def make_world(out_dir: str | os.PathLike, *, progress: bool = True, **params) -
         _render(plan, tmp, params, progress)
         write_manifest(tmp / "manifest.csv", _samples(plan, tmp, robustness=False), extra_columns=["scene"])
         write_manifest(tmp / "robustness.csv", _samples(plan, tmp, robustness=True), extra_columns=["scene"])
+        write_extras(plan, tmp, params, progress)
         (tmp / "world.json").write_text(json.dumps(_stamp(params), indent=2) + "\n")
         _install(tmp, out)
     finally:
@@ -190,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder (created; a world there with other parameters is refused unless --force)")
     for key, value in DEFAULTS.items():
-        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
-                            help=f"(default {value})")
+        if isinstance(value, bool):
+            parser.add_argument("--" + key.replace("_", "-"), action="store_true", help="opt-in (prepare.synth_extras)")
+        else:
+            parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=value,
+                                help=f"(default {value})")
     parser.add_argument("--force", action="store_true", help="regenerate, replacing the world in --out")
     parser.add_argument("--preview", metavar="PNG", help="also write a picture of sample images and masks")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

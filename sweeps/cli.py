@@ -4,6 +4,7 @@ help, and at which p?), and its report.
     python trainer/sweep.py configs/sweep_p.yaml [--dry-run] [--report-only] [--until HH:MM] [--jobs N]
     python -m attention_swap_reid.sweeps configs/sweep_p.yaml ...           # the same
     python trainer/sweep.py configs/ablations.yaml      # a suite: several sweeps, one report
+    python trainer/sweep.py configs/mechanism.yaml configs/dose_response.yaml --jobs 2   # one after the other
 
 Runs are the baseline (p = 0) once per seed plus every (roi, p, variant, seed), one at a time
 (or N side by side), the *core* runs first (see `sweeps.plan`). The sweep is resumable run by run (see `sweeps.runner`).
@@ -21,9 +22,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta, timezone
 
-from attention_swap_reid.sweeps.figure import figure_name, write_figure
+from attention_swap_reid.sweeps.figure import figure_name, write_contrasts, write_figure
 from attention_swap_reid.sweeps.plan import RunSpec, expand
-from attention_swap_reid.sweeps.report import write_report
+from attention_swap_reid.sweeps.report import contrast_rows, machine_line, write_report
 from attention_swap_reid.sweeps.inputs import make_inputs
 from attention_swap_reid.sweeps.runner import collect, run_one, runs_dir_lock, status, stop_all, write_results
 from attention_swap_reid.sweeps.spec import Sweep, load_sweep
@@ -64,7 +65,8 @@ def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until:
     """Every unfinished run in order, `jobs` at a time, until `deadline` (given as `until` on
     the command line); returns the failed runs, one line each."""
     todo = [(i, spec) for i, spec in enumerate(specs, 1) if status(sweep, spec) != "done"]
-    make_inputs(sweep, list({spec.variant: sweep.variant(spec.variant) for _, spec in todo if spec.variant}.values()))
+    if todo:
+        make_inputs(sweep, list({spec.variant: sweep.variant(spec.variant) for _, spec in todo if spec.variant}.values()))
     not_started, failed = [], []
 
     def train(i: int, spec: RunSpec) -> None:
@@ -93,9 +95,10 @@ def _train(sweep: Sweep, specs: list[RunSpec], deadline: datetime | None, until:
 
 
 def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None,
-           failed: list[str]) -> tuple[list[Cell], int]:
+           failed: list[str]) -> tuple[list[Cell], int, str]:
     """Train (unless --report-only; the failed runs are added to `failed`) and write the
-    sweep's results.csv, report and figure, each whole or not at all."""
+    sweep's results.csv, report and figures, each whole or not at all; returns its cells, its
+    number of runs and its `machine_line`."""
     specs = expand(sweep)
     if not args.report_only:
         with runs_dir_lock(sweep):
@@ -105,17 +108,22 @@ def _sweep(sweep: Sweep, args: argparse.Namespace, deadline: datetime | None,
     variants = sweep.file.variants
     cells = summarize(rows, tuple(v.name for v in variants))
     figure = figure_name(variants)
+    machine = machine_line(rows, sweep)
     with atomic_path(sweep.out / "report.md") as report:
-        write_report(sweep, cells, len(specs), report, figure)
+        write_report(sweep, cells, len(specs), report, figure, machine)
     with atomic_path(sweep.out / figure) as picture:
         write_figure(cells, picture, variants)
+    if sweep.file.contrasts:
+        with atomic_path(sweep.out / "contrasts.png") as picture:
+            write_contrasts(contrast_rows(sweep, cells), picture)
     print(f"{len(rows)}/{len(specs)} runs finished; wrote {sweep.out}/results.csv, report.md, {figure}")
-    return cells, len(specs)
+    return cells, len(specs), machine
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="trainer/sweep.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", help="sweep file, e.g. configs/sweep_p.yaml, or a suite of them")
+    parser.add_argument("sweeps", nargs="+", metavar="SWEEP",
+                        help="sweep file, e.g. configs/sweep_p.yaml, or a suite of them; several run one after the other")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="list the runs and their status; train nothing")
     mode.add_argument("--report-only", action="store_true",
@@ -127,26 +135,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs: expected a number >= 1, got {args.jobs}")
-    try:
-        suite = load_suite(args.sweep) if is_suite(args.sweep) else None
-        sweeps = suite.sweeps if suite is not None else (load_sweep(args.sweep),)
+    try:  # every file valid before any work
+        files = []  # (suite or None, its sweeps)
+        for f in args.sweeps:
+            suite = load_suite(f) if is_suite(f) else None
+            files.append((suite, suite.sweeps if suite is not None else (load_sweep(f),)))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
     deadline = deadline_at(args.until)
     if args.dry_run:
-        for sweep in sweeps:
-            _print_plan(sweep, expand(sweep))
+        for _, sweeps in files:
+            for sweep in sweeps:
+                _print_plan(sweep, expand(sweep))
         return 0
     failed: list[str] = []
     # SIGTERM, SIGHUP: exit, so that the runs still going are stopped and no temporary file stays
     previous = {signum: signal.signal(signum, lambda number, _: sys.exit(128 + number))
                 for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        parts = [(sweep, *_sweep(sweep, args, deadline, failed)) for sweep in sweeps]
-        if suite is not None:
-            write_suite_report(suite, parts)
-            print(f"wrote {suite.out}")
+        for suite, sweeps in files:
+            parts = [(sweep, *_sweep(sweep, args, deadline, failed)) for sweep in sweeps]
+            if suite is not None:
+                write_suite_report(suite, parts)
+                print(f"wrote {suite.out}")
     except TrainerError as e:  # a runs_dir in use, a file the disk refused
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID

@@ -1,8 +1,10 @@
-"""The figure of a sweep. A grid of ROI x p: fig3.png, in the style of the paper's Fig. 3: one
+"""The figures of a sweep. A grid of ROI x p: fig3.png, in the style of the paper's Fig. 3: one
 panel per ROI, mAP bars per p (with the seed standard deviation), rank-1/5/10 and
 robustness-mAP lines; p = 0 is the baseline. A sweep of variants: settings.png, one panel per
 group of variants, mAP bars (± sd) and robustness marks per setting against the baseline's and
-the reference setting's mAP."""
+the reference setting's mAP. Contrasts: contrasts.png, the paired differences with their 95 %
+intervals, one panel per metric. A suite with a trend: trend.png, the baseline and the
+augmented model against x, and the gain with its interval."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -83,6 +85,68 @@ def _variant_figure(cells: list[Cell], variants: tuple[Variant, ...], path: Path
     axes[-1, 0].set_xlabel("percent, mean over seeds (dark bar: the reference setting)")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def write_contrasts(rows: list, path: Path) -> None:
+    """A forest plot of `rows` ((label, metric, `stats.Paired`), from `report.contrast_rows`):
+    each difference in points with its 95 % interval, one panel per metric."""
+    plt = _pyplot()
+    metrics = list(dict.fromkeys(key for _, key, _ in rows))
+    sizes = [sum(key == m for _, key, _ in rows) for m in metrics]
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 0.8 + sum(0.35 * n + 0.55 for n in sizes)),
+                             gridspec_kw={"height_ratios": sizes}, squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        mine = [(label, c) for label, key, c in rows if key == metric]
+        y = np.arange(len(mine))[::-1]
+        delta = np.array([100 * c.delta for _, c in mine])
+        low = np.array([100 * c.low for _, c in mine])
+        high = np.array([100 * c.high for _, c in mine])
+        err = np.nan_to_num(np.stack([delta - low, high - delta]))
+        ax.errorbar(delta, y, xerr=err, fmt="o", color="#3182bd", capsize=3)
+        ax.axvline(0, color="0.4", lw=1)
+        ax.set_yticks(y, [label for label, _ in mine], fontsize=8)
+        ax.set_title(metric, fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("difference a - b, points (paired by seed; bars: 95 % interval)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_trend(rows: list, label: str, path: Path) -> None:
+    """trend.png from `suite.trend_rows`: left, the baseline's and the augmented model's mean
+    (± sd) against x per test set; right, the gain with its 95 % interval."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    colours = dict(zip(dict.fromkeys(r[0] for r in rows), ("tab:blue", "tab:green", "tab:purple")))
+    for key, colour in colours.items():
+        mine = [r for r in rows if r[0] == key]
+        x = np.array([r[1] for r in mine], float)
+        for index, style, who in ((2, "o--", "baseline"), (3, "s-", "augmented")):
+            left.errorbar(x, [100 * r[index].mean[key] for r in mine], yerr=np.nan_to_num([100 * r[index].sd[key] for r in mine]),
+                          fmt=style, color=colour, capsize=3, label=f"{who}, {key}")
+        gain = np.array([100 * r[4].delta for r in mine])
+        err = np.nan_to_num(np.stack([gain - [100 * r[4].low for r in mine], [100 * r[4].high for r in mine] - gain]))
+        right.errorbar(x, gain, yerr=err, fmt="o-", color=colour, capsize=3, label=key)
+    right.axhline(0, color="0.4", lw=1)
+    left.set_ylabel("percent, mean ± sd over seeds")
+    right.set_ylabel("gain, points (95 % interval)")
+    for ax in (left, right):
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,4 +1,5 @@
-"""What a sweep's runs need made before they start: the degraded training masks of the
+"""What a sweep's runs need made before they start: the synthetic world of the sweep's `set`
+(made once here, not by two runs side by side), and the degraded training masks of the
 variants with `degrade` (`prepare.degrade_masks`), in `<runs_dir>/masks/<variant>/`."""
 from __future__ import annotations
 
@@ -38,8 +39,12 @@ def degrade_overrides(sweep: Sweep, variant: Variant) -> tuple[str, ...]:
 
 
 def make_inputs(sweep: Sweep, variants: list[Variant]) -> None:
-    """Write the degraded manifest of every variant with `degrade` that lacks one (the synthetic
-    world it comes from is made first when the sweep generates one)."""
+    """Make the sweep's synthetic world when its `set` names one, and write the degraded
+    manifest of every variant with `degrade` that lacks one (the synthetic world it comes from
+    is made first when the sweep generates one)."""
+    cfg = load_config(sweep.file.base, list(sweep.overrides))
+    if cfg.data.synthetic is not None:
+        ensure_world(os.path.dirname(cfg.data.manifest) or ".", **to_dict(cfg)["data"]["synthetic"])
     for variant in variants:
         target = degraded_manifest(sweep, variant)
         if variant.degrade is None or target.is_file():

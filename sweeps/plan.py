@@ -65,19 +65,24 @@ def tier(grid: Grid, cell: GridCell) -> Tier:
     return Tier.OTHER_ROI_AT_CORE_P if at_core_p else Tier.REST
 
 
-def _variant_settings(sweep: Sweep) -> dict[str, tuple[str, ...]]:
-    """{variant name ("" for none): its trainer keys, with those of its degraded masks}."""
-    settings = {"": ()}
+def _variant_settings(sweep: Sweep) -> dict[str, tuple[tuple[str, ...], float | None]]:
+    """{variant name ("" for none): (its trainer keys, with those of its degraded masks; its own
+    p or None)}."""
+    settings: dict[str, tuple[tuple[str, ...], float | None]] = {"": ((), None)}
     for v in sweep.file.variants:
-        settings[v.name] = v.overrides + (degrade_overrides(sweep, v) if v.degrade is not None else ())
+        settings[v.name] = (v.overrides + (degrade_overrides(sweep, v) if v.degrade is not None else ()), v.p)
     return settings
 
 
-def _own_overrides(sweep: Sweep, cell: GridCell, seed: int, setting: tuple[str, ...]) -> tuple[str, ...]:
+def _own_overrides(sweep: Sweep, cell: GridCell, seed: int, setting: tuple[tuple[str, ...], float | None]
+                   ) -> tuple[str, ...]:
+    """The run's keys: the variant's, then its p (the variant's own p where it has one), ROI,
+    seed, name and folder."""
     rid = run_id(cell.roi, cell.p, seed, cell.variant)
+    keys, own_p = setting
     roi = (f"augment.roi={cell.roi}",) if cell.p > 0 else ()
-    return (*setting, f"augment.p={cell.p:g}", *roi, f"train.seed={seed}", "train.compare_baseline=false",
-            f"name={rid}", f"output.dir={sweep.runs_dir / rid}")
+    return (*keys, f"augment.p={cell.p if own_p is None else own_p:g}", *roi, f"train.seed={seed}",
+            "train.compare_baseline=false", f"name={rid}", f"output.dir={sweep.runs_dir / rid}")
 
 
 def expand(sweep: Sweep) -> list[RunSpec]:

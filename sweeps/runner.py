@@ -21,7 +21,7 @@ from pathlib import Path
 from attention_swap_reid import trainer
 from attention_swap_reid.sweeps.plan import RunSpec
 from attention_swap_reid.sweeps.spec import Sweep
-from attention_swap_reid.sweeps.stats import METRICS
+from attention_swap_reid.sweeps.stats import METRICS, PROBE_METRICS
 from attention_swap_reid.trainer.disk import atomic_write_text, disk_error
 from attention_swap_reid.trainer.run_folder import RunLock
 
@@ -31,6 +31,7 @@ RUN_PY = Path(trainer.__file__).with_name("run.py")
 STOP_GRACE_S = 30  # after terminate(), before kill()
 RUNNING: set[subprocess.Popen] = set()  # the runs' processes still going
 COLUMNS = ("run_id", "roi", "p", "variant", "seed", *METRICS, "minutes", "run_dir")  # of results.csv
+OPTIONAL = (*PROBE_METRICS, "threads", "cpu")  # after COLUMNS, written when a row has them (newer runs)
 
 
 def run_folders(sweep: Sweep, spec: RunSpec) -> list[Path]:
@@ -131,9 +132,10 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def collect(sweep: Sweep, specs: list[RunSpec], earlier: Path | None = None) -> list[dict]:
-    """One row per finished run (the `COLUMNS` of results.csv; metrics as fractions, NaN where a
-    run lacks one). A run without a finished folder takes its row from the results.csv at
-    `earlier`, when that has one."""
+    """One row per finished run (the `COLUMNS` of results.csv, and the `OPTIONAL` ones the run
+    records: the probe sets' metrics, the torch thread count and the CPU model; metrics as
+    fractions, NaN where a run lacks one). A run without a finished folder takes its row from
+    the results.csv at `earlier`, when that has one."""
     kept = {}
     if earlier is not None and earlier.is_file():
         with open(earlier, newline="", encoding="utf-8") as f:
@@ -145,23 +147,27 @@ def collect(sweep: Sweep, specs: list[RunSpec], earlier: Path | None = None) -> 
             if spec.run_id in kept:
                 old = kept[spec.run_id]
                 rows.append({k: old.get(k) or ("nan" if k in METRICS else "") for k in COLUMNS}
-                            | {"variant": spec.variant})
+                            | {k: old[k] for k in OPTIONAL if old.get(k)} | {"variant": spec.variant})
             continue
         (result,) = record["results"].values()
+        machine = {k: record["provenance"][k] for k in ("threads", "cpu") if k in record.get("provenance", {})}
         rows.append({"run_id": spec.run_id, "roi": spec.roi, "p": spec.p, "variant": spec.variant, "seed": spec.seed,
                      **{k: float("nan") if result.get(k) is None else result[k] for k in METRICS},  # null: NaN
-                     "minutes": result["minutes"], "run_dir": record["run_dir"]})
+                     "minutes": result["minutes"], "run_dir": record["run_dir"]}
+                    | {k: result[k] for k in PROBE_METRICS if k in result} | machine)
     return rows
 
 
 def write_results(rows: list[dict], path: Path) -> None:
-    """results.csv: the rows of `collect`, written whole or not at all (`DiskError`)."""
+    """results.csv: the rows of `collect` (`COLUMNS`, then the `OPTIONAL` columns some row has;
+    empty where a row lacks one), written whole or not at all (`DiskError`)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise disk_error(path.parent, e) from None
+    columns = COLUMNS + tuple(k for k in OPTIONAL if any(k in row for row in rows))
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer = csv.DictWriter(text, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, text.getvalue())

@@ -33,7 +33,8 @@ from typing import Literal
 
 from attention_swap_reid.kernels.config import ROI_MODES
 from attention_swap_reid.prepare.degrade_masks import KINDS as DEGRADE_KINDS
-from attention_swap_reid.sweeps.plan import expand
+from attention_swap_reid.sweeps.plan import BASELINE_ROI, expand
+from attention_swap_reid.sweeps.stats import ALL_METRICS
 from attention_swap_reid.trainer.config import load_config
 from attention_swap_reid.trainer.safe_yaml import read_yaml
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, option, section
@@ -90,11 +91,48 @@ class Variant:
     group: str = option("", "the report's table it belongs to (the first variant is in every table)")
     set: dict[str, object] | None = option(None, "trainer keys to values, over the sweep's `set`")
     degrade: Degrade | None = option(None, "train on degraded masks: {kind, level, seed}")
+    p: float | None = option(None, "this setting's augmentation probability instead of the cell's (0: no "
+                             "augmentation, e.g. a control trained on other images)", ge=0, le=1)
 
     @property
     def overrides(self) -> tuple[str, ...]:
         """The variant's own trainer keys as `--set` items."""
         return as_overrides(self.set)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Two cells compared paired by seed on chosen metrics (the report's "Contrasts" table)."""
+
+    a: str | None = option(None, "a cell: 'baseline', a variant's name, or name@p when the grid has several p "
+                           "(required)")
+    b: str | None = option(None, "the cell `a` is compared with (a - b), named the same way (required)")
+    metrics: tuple[str, ...] = option(("mAP",), "results.csv metrics compared, e.g. mAP, neutral_mAP, attention")
+    label: str = option("", "what the report calls it (default: 'a vs b')")
+
+
+def contrast_cell(spec: "SweepFile", end: str | None) -> tuple[str, float, str]:
+    """The (roi, p, variant) of a contrast's end: "baseline", a variant's name (the grid's only
+    p) or "name@p", in the grid's first ROI. Raises ValueError saying what is allowed."""
+    if end == "baseline":
+        return BASELINE_ROI, 0.0, ""
+    name, _, p_text = (end or "").partition("@")
+    names = [v.name for v in spec.variants]
+    if name not in names:
+        raise ValueError(f"expected 'baseline' or a variant's name ({', '.join(map(str, names)) or 'none'}), "
+                         f"optionally @p, got {end!r}")
+    grid_p = spec.grid.p
+    if not p_text:
+        if len(grid_p) != 1:
+            raise ValueError(f"{end!r}: the grid has several p, say which: {name}@p with p in {list(grid_p)}")
+        return spec.grid.roi[0], float(grid_p[0]), name
+    try:
+        p = float(p_text)
+    except ValueError:
+        p = -1.0
+    if p not in grid_p:
+        raise ValueError(f"{end!r}: expected p in {list(grid_p)}")
+    return spec.grid.roi[0], p, name
 
 
 def variant_groups(variants: tuple[Variant, ...]) -> dict[str, list[Variant]]:
@@ -116,6 +154,7 @@ class SweepFile:
     set: dict[str, object] | None = option(None, "trainer keys (any `--set` key of trainer/run.py) to values")
     grid: Grid = section(Grid)
     variants: tuple[Variant, ...] = option((), "settings compared at every augmented cell; the first is the reference")
+    contrasts: tuple[Contrast, ...] = option((), "more paired comparisons of two cells, on chosen metrics")
     reference: Reference | None = option(None, "the published result to compare with")
     runs_dir: str | None = option(None, "one folder per run (default: runs/<sweep name>)")
     out: str | None = option(None, "results.csv, report.md, fig3.png (default: experiments/<sweep name>)")
@@ -123,6 +162,8 @@ class SweepFile:
     run_threads: int | None = option(None, "CPU threads of each run's torch (null: torch's default); "
                                      "pinned, the results do not depend on `--jobs`", ge=1)
     keep_checkpoints: bool = option(False, "false: delete a finished run's checkpoints/ folders")
+    machine: str = option("", "the machine and thread count of committed results that do not record them "
+                          "(the report says so); runs record both in final.json")
     notes: str = option("", "free text copied into the report (the budget and why)")
 
 
@@ -170,6 +211,15 @@ def _problems(spec: SweepFile, raw: dict) -> list[str]:
             problems.append(f"{where}.set: expected a mapping of trainer keys to values, got {v.set!r}")
         if v.degrade is not None and v.degrade.kind is None:
             problems.append(f"{where}.degrade.kind: missing; one of {', '.join(DEGRADE_KINDS)}")
+    for i, c in enumerate(spec.contrasts):
+        for end in ("a", "b"):
+            try:
+                contrast_cell(spec, getattr(c, end))
+            except ValueError as e:
+                problems.append(f"contrasts[{i}].{end}: {e}")
+        unknown = [m for m in c.metrics if m not in ALL_METRICS]
+        if unknown:
+            problems.append(f"contrasts[{i}].metrics: unknown {unknown}; allowed: {', '.join(ALL_METRICS)}")
     if spec.base is None:
         problems.append("base: missing; the trainer config every run starts from, e.g. pipeline.yaml")
     return problems

@@ -1,17 +1,23 @@
-"""The seeds of a sweep combined: mean and spread per (ROI, p), and the comparisons with the
-baseline the report's table and verdict are computed from."""
+"""The seeds of a sweep combined: mean and spread per (ROI, p, variant), and the comparisons the
+report's tables and verdicts are computed from: paired by seed (the runs of one seed share the
+initialisation, the batches and the augmentation draws), a mean difference with its 95 %
+t-interval and the paired t-test's p, and Holm's adjustment of a family of p values."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy import special
 
 from attention_swap_reid.kernels.config import ROI_MODES
+from attention_swap_reid.prepare.synth_extras import PROBES
 from attention_swap_reid.sweeps.plan import BASELINE_ROI
 from attention_swap_reid.trainer.summary import COLUMNS
 
 METRICS = tuple(key for _, key in COLUMNS)  # rank1, rank5, rank10, mAP, mINP, robust_mAP, ...
+PROBE_METRICS = tuple(f"{name}_{key}" for name in PROBES for key in ("rank1", "mAP"))  # neutral_mAP, ...
+ALL_METRICS = METRICS + PROBE_METRICS
 
 
 @dataclass(frozen=True)
@@ -31,18 +37,23 @@ class Cell:
     variant: str = ""
 
 
-class Comparison(NamedTuple):
-    """A cell against another: the difference of the means and whether it is clear."""
+class Paired(NamedTuple):
+    """A cell against another, paired by seed, over the n seeds both ran (NaN where n < 2, or
+    where a run lacks the metric): `delta` the mean of the per-seed differences (cell - other),
+    [`low`, `high`] its 95 % t-interval, `p` the two-sided paired t-test, `wins` the seeds where
+    the cell is higher."""
 
     delta: float
-    clear: bool
-
-
-class Paired(NamedTuple):
-    """Seeds where a cell beats the other cell's run of the same seed, of the seeds they share."""
-
+    low: float
+    high: float
+    p: float
+    n: int
     wins: int
-    shared: int
+
+    @property
+    def clear(self) -> bool:
+        """The interval excludes 0."""
+        return bool(self.low > 0 or self.high < 0)
 
 
 def _number(value: object) -> float:
@@ -65,7 +76,7 @@ def summarize(rows: list[dict], variants: tuple[str, ...] = ()) -> list[Cell]:
     cells = []
     for (roi, p, variant), group in sorted(groups.items(), key=key):
         group = sorted(group, key=lambda r: int(r["seed"]))
-        values = {k: np.array([_number(r.get(k)) for r in group]) for k in METRICS}
+        values = {k: np.array([_number(r.get(k)) for r in group]) for k in ALL_METRICS}
         cells.append(Cell(roi, p, tuple(int(r["seed"]) for r in group), variant=variant,
                           values={k: tuple(float(x) for x in v) for k, v in values.items()},
                           mean={k: float(v.mean()) for k, v in values.items()},
@@ -83,17 +94,39 @@ def mean_sd(cell: Cell, key: str) -> str:
     return f"{100 * mean:.1f}" + ("" if np.isnan(sd) else f" ± {100 * sd:.1f}")
 
 
-def compare(cell: Cell, base: Cell, key: str) -> Comparison:
-    """Clear when the difference is more than twice the larger seed standard deviation of the
-    two cells *and* every seed of one beats every seed of the other."""
-    delta = cell.mean[key] - base.mean[key]
-    noise = max(np.nan_to_num(cell.sd[key]), np.nan_to_num(base.sd[key]))
-    apart = cell.low[key] > base.high[key] if delta > 0 else cell.high[key] < base.low[key]
-    return Comparison(delta, bool(abs(delta) > 2 * noise and apart and min(len(cell.seeds), len(base.seeds)) > 1))
+def paired_t(differences, level: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, low, high, p) of per-seed differences ((n,) numbers): the mean, its two-sided
+    `level` t-interval (mean ± t_{n-1} * sd / sqrt(n), sd with ddof 1) and the p of the paired
+    t-test of mean 0. NaN with fewer than 2 differences; identical differences give the
+    interval [mean, mean] and p 0 (1 when they are all 0)."""
+    d = np.asarray(differences, np.float64)
+    n = len(d)
+    if n < 2 or not np.isfinite(d).all():
+        return float(d.mean()) if n and np.isfinite(d).all() else float("nan"), float("nan"), float("nan"), float("nan")
+    mean, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))
+    if se == 0:
+        return mean, mean, mean, 1.0 if mean == 0 else 0.0
+    half = float(special.stdtrit(n - 1, 0.5 + level / 2)) * se
+    return mean, mean - half, mean + half, float(2 * special.stdtr(n - 1, -abs(mean) / se))
 
 
-def paired(cell: Cell, base: Cell, key: str) -> Paired:
-    """Seeds where `cell` beats the baseline run of the same seed, of the seeds they share."""
-    mine, theirs = dict(zip(cell.seeds, cell.values[key])), dict(zip(base.seeds, base.values[key]))
+def paired(cell: Cell, other: Cell, key: str) -> Paired:
+    """`cell` against `other` on metric `key`, paired by seed (see `Paired`)."""
+    mine, theirs = dict(zip(cell.seeds, cell.values[key])), dict(zip(other.seeds, other.values[key]))
     shared = sorted(set(mine) & set(theirs))
-    return Paired(sum(mine[s] > theirs[s] for s in shared), len(shared))
+    d = np.array([mine[s] - theirs[s] for s in shared])
+    return Paired(*paired_t(d), len(shared), int((d > 0).sum()))
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjustment of a family of p values (NaN entries are not in the family and
+    stay NaN): the k-th smallest of m becomes max over j <= k of min(1, (m - j + 1) p_(j))."""
+    p = np.asarray(pvalues, np.float64)
+    out = np.full(len(p), np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()

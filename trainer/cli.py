@@ -50,7 +50,7 @@ from attention_swap_reid.trainer.errors import TrainerError
 from attention_swap_reid.trainer.extract import model_from_checkpoint
 from attention_swap_reid.trainer.fit import check_manifests, evaluate_model, fit, make_eval_sets, manifest_notes
 from attention_swap_reid.trainer.metrics_log import column_values
-from attention_swap_reid.trainer.preflight import (check_data, check_machine, resolve_devices,
+from attention_swap_reid.trainer.preflight import (check_data, check_machine, probe_manifests, resolve_devices,
                                                    robustness_manifest)
 from attention_swap_reid.trainer.provenance import provenance
 from attention_swap_reid.trainer.run_folder import (Interrupted, RunFolder, create_run_folder, stop_on_signals,
@@ -237,7 +237,8 @@ def run(args: argparse.Namespace) -> dict:
             torch.use_deterministic_algorithms(True)
         else:
             torch.backends.cudnn.benchmark = True
-        manifests = check_manifests(cfg, robustness_manifest(cfg), train=not args.eval_only)  # read once
+        manifests = check_manifests(cfg, robustness_manifest(cfg), train=not args.eval_only,
+                                    probes=probe_manifests(cfg))  # read once
         notes += manifest_notes(manifests)
         if args.eval_only:
             return _eval_only(cfg, args.eval_only, eval_model, eval_output, info, device, loader_device, manifests,

@@ -43,6 +43,11 @@ class SyntheticConfig:
     width: int = option(64, "image width in pixels", ge=16)
     seed: int = option(0, "world seed", ge=0)
     bg_bias: float = option(0.8, "share of a training identity's images shot in its own scenes", ge=0, le=1)
+    independent_test: bool = option(False, "opt-in: test part drawn apart from training, the same for every bg_bias")
+    heldout_scenes: int = option(0, "opt-in: scenes no shot uses, pictured empty in heldout/", ge=0)
+    probes: bool = option(False, "opt-in: probe test sets (neutral layout, queries on a new background / "
+                                 "without the person)")
+    controls: bool = option(False, "opt-in: background-only and person-only training manifests")
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,10 @@ def _combinations(cfg: Config) -> list[str]:
     if cfg.data.synthetic is not None and os.path.basename(cfg.data.manifest) != "manifest.csv":
         problems.append(f"data.manifest: with data.synthetic the world is written as <dir>/manifest.csv, "
                         f"got {cfg.data.manifest!r}")
+    try:
+        kernels_config.AugmentConfig(**asdict(cfg.augment))  # the rules between its fields
+    except ValueError as e:
+        problems.append(f"augment: {e}")
     syn = cfg.data.synthetic
     if syn is not None and cfg.loader.batch_p > syn.train_ids:
         problems.append(f"loader.batch_p: {cfg.loader.batch_p} identities per batch, but "

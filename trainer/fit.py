@@ -38,10 +38,12 @@ EVAL_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "ranks")  # what a resume needs
 
 
-def check_manifests(cfg: Config, robustness: Path | None, train: bool = True) -> dict[str, CheckedManifest]:
+def check_manifests(cfg: Config, robustness: Path | None, train: bool = True,
+                    probes: dict[str, Path] | None = None) -> dict[str, CheckedManifest]:
     """The run's manifests, each read and checked once (every file decoded once): "test" (the
     data manifest: query and gallery, and with `train` the training split, with its masks when
-    the run augments) and "robust" (the background-swapped set, query and gallery), for every
+    the run augments), "robust" (the background-swapped set, query and gallery) and each of
+    `probes` ({name: manifest}, query and gallery: the synthetic world's probe sets), for every
     loader of the run. Bad rows raise `ManifestError`."""
     splits = ("train", "query", "gallery") if train else ("query", "gallery")
     options = dict(unmatched=cfg.eval.unmatched_queries,
@@ -51,6 +53,8 @@ def check_manifests(cfg: Config, robustness: Path | None, train: bool = True) ->
                                         **options)}
     if robustness is not None:
         checked["robust"] = checked_manifest(robustness, ("query", "gallery"), masks=False, **options)
+    for name, path in (probes or {}).items():
+        checked[name] = checked_manifest(path, ("query", "gallery"), masks=False, **options)
     return checked
 
 
@@ -69,9 +73,9 @@ def manifest_notes(manifests: dict[str, CheckedManifest]) -> list[str]:
 
 
 def make_eval_sets(cfg: Config, loader_device: str, manifests: dict[str, CheckedManifest]) -> dict:
-    """{"test": (query, gallery)} EvalLoaders, plus "robust" on the background-swapped set. When
-    every test query has a person mask, the test query loader returns the masks too (for the
-    attention share)."""
+    """{"test": (query, gallery)} EvalLoaders, plus "robust" on the background-swapped set and one
+    per probe set of `manifests`. When every test query has a person mask, the test query loader
+    returns the masks too (for the attention share)."""
     def pair(checked: CheckedManifest, masks: bool = False) -> tuple:
         return tuple(EvalLoader(checked, split=split, batch_size=cfg.loader.eval_batch_size,
                                 size=tuple(cfg.data.size), device=loader_device, letterbox=cfg.data.letterbox,
@@ -79,13 +83,15 @@ def make_eval_sets(cfg: Config, loader_device: str, manifests: dict[str, Checked
                      for split in ("query", "gallery"))
     queries = manifests["test"].splits.get("query", [])
     sets = {"test": pair(manifests["test"], masks=bool(queries) and all(s.mask for s in queries))}
-    if "robust" in manifests:
-        sets["robust"] = pair(manifests["robust"])
+    for name in manifests:
+        if name != "test":
+            sets[name] = pair(manifests[name])
     return sets
 
 
 def evaluate_model(model: torch.nn.Module, eval_sets: dict, device: torch.device, cfg: Config) -> dict:
-    """Metrics as fractions: rank1/5/10, mAP, mINP on "test"; "robust_*" on the swapped set.
+    """Metrics as fractions: rank1/5/10, mAP, mINP on "test"; "<set>_*" on every other set
+    ("robust_*" on the swapped set).
 
     Under `torchrun` every rank calls this: the forward passes and the scoring are split over
     the ranks and every rank gets the metrics (see `trainer.features`)."""
@@ -242,8 +248,9 @@ def fit(cfg: Config, folder: Path, p: float, info: DistInfo, device: torch.devic
     on_start()
     amp_dtype = getattr(torch, cfg.train.amp_dtype) if cfg.train.amp and device.type == "cuda" else None
     net = DistributedDataParallel(model, find_unused_parameters=cfg.loss.ce_weight == 0) if info.enabled else model
-    columns = ("epoch",) + TRAIN_COLUMNS + tuple(f"eval.{k}" for k in EVAL_KEYS) + \
-        tuple(f"eval.robust_{k}" for k in EVAL_KEYS) + ("eval.attention", "eval.gradcam")
+    sets = ["test", "robust", *(name for name in eval_sets or {} if name not in ("test", "robust"))]
+    columns = ("epoch",) + TRAIN_COLUMNS + tuple(f"eval.{'' if name == 'test' else name + '_'}{k}"
+                                                 for name in sets for k in EVAL_KEYS) + ("eval.attention", "eval.gradcam")
     metrics_log = MetricsLog(folder, columns, resume_epoch=start if state else None) if info.is_main else None
     seen: list[np.ndarray] = []
     on_batch = (lambda b: seen.append(b["indices"].cpu().numpy())) if cfg.train.record_indices else None

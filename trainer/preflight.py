@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -15,9 +16,10 @@ import torch
 from attention_swap_reid.dali_pipes.check import check_query_matches
 from attention_swap_reid.dali_pipes.check import check_repeated_images, check_shared_ids
 from attention_swap_reid.dali_pipes.checked import unmasked_problem
-from attention_swap_reid.kernels import inpainter_problem
+from attention_swap_reid.kernels import AugmentConfig, backend_problems
 from attention_swap_reid.dali_pipes.manifest import ManifestError, read_manifest
 from attention_swap_reid.dali_pipes.sampler import pk_problem
+from attention_swap_reid.prepare import synth_extras
 from attention_swap_reid.trainer.config import Config
 
 
@@ -40,6 +42,12 @@ def robustness_manifest(cfg: Config) -> Path | None:
     return Path(value) if value else None
 
 
+def probe_manifests(cfg: Config) -> dict[str, Path]:
+    """{name: manifest} of the synthetic world's probe sets beside the manifest (none elsewhere;
+    `prepare.synth_extras.PROBES`), scored like the test set as `<name>_mAP` etc."""
+    return synth_extras.probe_manifests(cfg.data.manifest)
+
+
 def check_machine(cfg: Config) -> list[str]:
     """Problems of devices, weights files and paths that need no manifest content."""
     problems = []
@@ -52,9 +60,10 @@ def check_machine(cfg: Config) -> list[str]:
     model_device, loader_device = resolve_devices(cfg)
     if loader_device == "gpu" and model_device.type != "cuda":
         problems.append("loader.device: gpu needs the model on CUDA (train.device: auto or cuda)")
-    problem = inpainter_problem(cfg.augment.inpaint, "cupy" if loader_device == "gpu" else "numpy")
-    if cfg.augment.p > 0 and problem:
-        problems.append(f"augment.inpaint: {problem}; or use loader.device: cpu")
+    if cfg.augment.p > 0:
+        backend = "cupy" if loader_device == "gpu" else "numpy"
+        problems += [f"augment.{problem}; or use loader.device: cpu"
+                     for problem in backend_problems(AugmentConfig(**asdict(cfg.augment)), backend)]
     if cfg.model.pretrained == "imagenet" and cfg.model.weights and not os.path.isfile(cfg.model.weights):
         problems.append(f"model.weights: {cfg.model.weights!r} not found; pretrained: imagenet loads a local "
                         f"torchvision ResNet state dict (nothing is downloaded), or use pretrained: none")

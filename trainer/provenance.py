@@ -44,6 +44,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model as the kernel names it, with its family/model numbers (which tell CPU
+    generations apart that share a marketing name), e.g. "AMD EPYC (family 23, model 49)";
+    `platform.processor()` where /proc/cpuinfo is missing."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return platform.processor() or platform.machine()
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    name = info.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in info:
+        return f"{name} (family {info['cpu family']}, model {info.get('model', '?')})"
+    return name
+
+
 def device_name(device: torch.device) -> str:
     """A human-readable name of the compute device."""
     if device.type == "cuda":
@@ -60,4 +76,5 @@ def provenance(*, seed: int, manifest: str | os.PathLike, device: torch.device, 
         record |= {"robustness_manifest": str(robustness_manifest),
                    "robustness_manifest_sha256": file_sha256(robustness_manifest)}
     return record | {"git_commit": git_commit(repo), "device": device_name(device), "world_size": world_size,
-                     "host": platform.node(), "versions": versions()}
+                     "host": platform.node(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
+                     "versions": versions()}

@@ -12,10 +12,11 @@ def keys_of(masks, pids, viewpoints, roi="full"):
     return DonorKeys(r.areas, normalize_masks(r), np.asarray(pids, np.int64), np.asarray(viewpoints, np.int64))
 
 
-def brute_force(masks, pids, viewpoints, normalized_by, i, j, min_area_ratio, min_iou, same_viewpoint):
+def brute_force(masks, pids, viewpoints, normalized_by, i, j, min_area_ratio, min_iou, same_viewpoint,
+                same_identity=False):
     """Whether j may donate to i, from the raw masks, one pair at a time."""
     a_i, a_j = int(np.count_nonzero(masks[i])), int(np.count_nonzero(masks[j]))
-    if i == j or a_i == 0 or a_j == 0 or pids[i] == pids[j]:
+    if i == j or a_i == 0 or a_j == 0 or (pids[i] == pids[j]) != same_identity:
         return False
     if same_viewpoint and viewpoints[i] >= 0 and viewpoints[j] >= 0 and viewpoints[i] != viewpoints[j]:
         return False
@@ -27,7 +28,9 @@ def brute_force(masks, pids, viewpoints, normalized_by, i, j, min_area_ratio, mi
 
 
 @pytest.mark.parametrize("rules", [RULES, dict(min_area_ratio=0.6, min_iou=0.3, same_viewpoint=False),
-                                   dict(min_area_ratio=0.0, min_iou=0.0, same_viewpoint=True)])
+                                   dict(min_area_ratio=0.0, min_iou=0.0, same_viewpoint=True),
+                                   dict(RULES, same_identity=True),
+                                   dict(min_area_ratio=0.0, min_iou=0.0, same_viewpoint=False, same_identity=True)])
 def test_matches_brute_force(make_batch, cv2_normalized, rules):
     data = make_batch(24, 64, 32, seed=4, ids=6, views=3)
     masks, pids, views = data["masks"], data["pids"], data["viewpoints"]

@@ -7,8 +7,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from scipy import stats as sp
 
 from attention_swap_reid.sweeps import cli, runner
 from attention_swap_reid.sweeps import stats as rep
@@ -157,43 +159,60 @@ def test_mean_and_spread_against_hand_computed_values():
     assert math.isnan(upper.sd["mAP"]) and upper.seeds == (0,)
 
 
-def test_paired_counts_seeds_beating_the_same_seed_baseline():
-    base, cell = rep.summarize(_rows({("none", 0.0): [0.30, 0.40, 0.20], ("full", 0.3): [0.35, 0.38]}))
-    assert rep.paired(cell, base, "mAP") == (1, 2)                # seed 0: 0.35 > 0.30; seed 1: 0.38 < 0.40
+def ci_text(a, b) -> str:
+    """The report's "+d [+low, +high]" of cells a and b (values per seed), from scipy.stats."""
+    interval = sp.ttest_rel(a, b).confidence_interval(0.95)
+    pts = lambda x: f"{100 * x:+.1f}"  # noqa: E731
+    return f"{pts(np.mean(np.subtract(a, b)))} [{pts(interval.low)}, {pts(interval.high)}]"
 
 
-def test_clear_only_beyond_twice_the_spread_and_with_every_seed_apart():
-    base, big, small, overlap = rep.summarize(_rows({
-        ("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
-        ("full", 0.5): [0.35, 0.36], ("full", 0.7): [0.33, 0.45]}))
-    assert rep.compare(big, base, "mAP") == (pytest.approx(0.21), True)
-    assert rep.compare(small, base, "mAP")[1] is False             # +0.035 < 2 * 0.028
-    assert rep.compare(overlap, base, "mAP")[1] is False           # 0.33 < 0.34: seeds overlap
+def test_clear_means_the_paired_interval_excludes_zero():
+    """Paired by seed, a small gain that every seed shows is clear, where the spread between
+    seeds hides it; a gain with seeds of both signs is not."""
+    base, steady, mixed = rep.summarize(_rows({
+        ("none", 0.0): [0.30, 0.40, 0.50], ("full", 0.3): [0.32, 0.43, 0.52], ("full", 0.5): [0.40, 0.35, 0.55]}))
+    assert rep.paired(steady, base, "mAP").clear and not rep.paired(mixed, base, "mAP").clear
+    assert rep.paired(steady, base, "mAP").delta == pytest.approx(0.07 / 3)
 
 
 def test_best_p_verdict_names_the_p_values_tied_with_the_best():
-    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.53],
-                                 ("full", 0.7): [0.52, 0.54], ("full", 1.0): [0.40, 0.41]}))
+    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34, 0.32], ("full", 0.3): [0.50, 0.53, 0.49],
+                                 ("full", 0.7): [0.52, 0.54, 0.51], ("full", 1.0): [0.40, 0.41, 0.40]}))
     line = verdict(cells, Reference(**PAPER | {"best_p": (0.3, 0.5)}))[-1]
-    # 0.7 is best (0.53); 0.3 (0.515) overlaps it, 1.0 is clearly below
-    assert "best full-body p for mAP is 0.7; p = 0.3, 0.7 are not clearly below it, overlapping" in line
+    # 0.7 is best; 0.7 - 0.3 per seed: 0.02, 0.01, 0.02 (CI [+0.2, +3.1] points): 0.3 is clearly below
+    assert "best full-body p for mAP is 0.7; p = 0.7 is not clearly below it" in line
+    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34, 0.32], ("full", 0.3): [0.50, 0.56, 0.49],
+                                 ("full", 0.7): [0.52, 0.54, 0.51], ("full", 1.0): [0.40, 0.41, 0.40]}))
+    line = verdict(cells, Reference(**PAPER | {"best_p": (0.3, 0.5)}))[-1]   # now 0.02, -0.02, 0.02
+    assert "best full-body p for mAP is 0.7; p = 0.3, 0.7 are not clearly below it" in line and "overlapping" in line
 
 
 def test_report_and_figure_are_written(tmp_path):
     sweep = load_sweep(_write_sweep(tmp_path))
-    cells = rep.summarize(_rows({("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56],
-                                ("full", 0.7): [0.33, 0.36], ("upper", 0.3): [0.31, 0.35]}))
+    values = {("none", 0.0): [0.30, 0.34], ("full", 0.3): [0.50, 0.56], ("full", 0.7): [0.33, 0.36],
+              ("upper", 0.3): [0.35, 0.31]}
+    cells = rep.summarize(_rows(values))
     report = tmp_path / "out" / "report.md"
     write_report(sweep, cells, 32, report)
     text = report.read_text()
     assert "| baseline | 0 | 0,1 | 32.0 ± 2.8 |" in text
-    assert "| full | 0.3 | 0,1 | 53.0 ± 4.2 |" in text and "+21.0 (clear)" in text
+    full = ci_text(values[("full", 0.3)], values[("none", 0.0)])
+    assert full == "+21.0 [+8.3, +33.7]"   # differences 0.20, 0.22: se 0.01, t_0.975,1 = 12.706
+    assert f"| full | 0.3 | 0,1 | 53.0 ± 4.2 |" in text and f"| {full} |" in text
     assert "8 of 32 runs finished" in text
-    assert "test mAP, full body: best p = 0.3" in text and "gain of 21.0 points, larger than" in text
-    assert "above the same-seed baseline in 2 of 2 seeds" in text
-    assert "test mAP, upper body: best p = 0.3" in text and "not clearly larger than" in text
-    assert "best full-body p for mAP is 0.3; p = 0.3 is not clearly below it, inside the paper's best range" in text
+    p = sp.ttest_rel(values[("full", 0.3)], values[("none", 0.0)]).pvalue
+    assert (f"test mAP, full body: 1 of 2 p values gain clearly over the same-seed baseline (0 with a "
+            f"Holm-adjusted p < 0.05). Highest mean at p = 0.3, 53.0 ± 4.2 against the baseline's 32.0 ± 2.8: "
+            f"+21.0 points (95 % CI [+8.3, +33.7], p {p:.3f}, Holm ") in text
+    assert "clear; higher than the same-seed baseline in 2 of 2 seeds." in text
+    upper = ci_text(values[("upper", 0.3)], values[("none", 0.0)])
+    assert f"test mAP, upper body: 0 of 1 p values gain clearly" in text
+    assert f"no difference detected ({upper.split(' ')[0]} points, CI [{upper.split('[')[1]})" in text
     assert "## Notes" not in text
+    assert "The best p below is picked after the fact" in text     # two p: a best one is picked
+    one_p = [c for c in cells if c.p in (0.0, 0.3)]
+    write_report(sweep, one_p, 32, report)
+    assert "picked after the fact" not in report.read_text()      # one p: nothing picked
     (report.parent / "notes.md").write_text("The world is too easy.\n")
     write_report(sweep, cells, 32, report)
     assert "## Notes\n\nThe world is too easy.\n" in report.read_text()
@@ -250,8 +269,9 @@ def test_the_best_p_line_compares_with_the_sweep_files_reference_only():
     other = Reference(name="study", setting="Market", roi="upper", p=0.5, baseline_mAP=70.0, mAP=75.5,
                       best_p=(0.5, 0.7))
     assert verdict(cells, other)[-1] == (
-        "- The best upper-body p for mAP is 0.3; p = 0.3 is not clearly below it, outside the study's "
-        "best range [0.5, 0.7] (study, Market: baseline 70 -> 75.5 mAP at p = 0.5, +5.5 points).")
+        "- The best upper-body p for mAP is 0.3; p = 0.3 is not clearly below it (the paired interval of the "
+        "difference includes 0), outside the study's best range [0.5, 0.7] (study, Market: baseline 70 -> 75.5 "
+        "mAP at p = 0.5, +5.5 points).")
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")),
