@@ -1,6 +1,6 @@
 """The fused cupy path of `AttentionAugment`: bit-exact against the numpy backend end to end,
 and its cost per batch on the host: device operations and host synchronizations, counted by
-the CPU emulation of CuPy (kernels/emulation.py).
+the CPU emulation of CuPy (kernels/testing/emulation.py).
 
 What a batch may cost: at most `MAX_OPS` device operations (kernel launches and CuPy array
 operations that launch work) and no host synchronization, at B = 64 and 256 (256 x 128
