@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from .controls import BACKGROUNDS, DONORS, backend_problem
-from .inpaint import INPAINTERS
-from .masks import ROI_MODES
+from .tables import INPAINTERS, ROI_MODES
 
 _BOUNDS = (("ge", operator.ge, ">="), ("gt", operator.gt, ">"), ("le", operator.le, "<="), ("lt", operator.lt, "<"))
 
