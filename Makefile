@@ -73,8 +73,8 @@ bench: setup
 gpu-check: setup
 	bash benchmarks/gpu_check.sh
 
-# The kernel tests on the CPU emulation of the CUDA kernels (kernels/emulation.py) built with
-# ThreadSanitizer (emulation-tsan: races between the emulated threads of a block) or with
+# The kernel tests on the CPU emulation of the CUDA kernels (kernels/testing/emulation.py) built
+# with ThreadSanitizer (emulation-tsan: races between the emulated threads of a block) or with
 # AddressSanitizer + UBSan (emulation-asan: out-of-bounds reads and writes, undefined
 # behaviour). The first report stops the run with exit code 66 / 67. Third-party thread pools
 # run on one thread (TSan cannot see their own synchronization). About 20 / 5 minutes here.

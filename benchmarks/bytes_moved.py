@@ -5,14 +5,14 @@ memory bandwidth of an H100 SXM); no GPU needed.
 
 One `AttentionAugment` call as the loader makes it (256 x 128 images, p = 0.5, pull-push, a
 donor bank of 64 already full, the BoT tail) runs on a traced build of the CPU emulation of the
-kernels (`kernels/emulation_trace.h`): each kernel launch counts the distinct 32-byte sectors of
-its arrays it reads and writes. The model: every such sector crosses DRAM once per launch
+kernels (`kernels/testing/emulation_trace.h`): each kernel launch counts the distinct 32-byte
+sectors of its arrays it reads and writes. The model: every such sector crosses DRAM once per launch
 (nothing is assumed to stay in L2 between launches; within a launch a sector is read once), the
 GEMMs move their operands and result once (NumPy stands in for cuBLAS), and a float16 output
 costs a checkout whose tail writes float32 a cast after it (read 4 bytes, write 2, per value).
 It is a floor for the DRAM traffic and the time, not a measurement of a GPU. Run with an older
-checkout first on PYTHONPATH (and this checkout's kernels/emulation*.py, emulation*.h copied into
-it) to model that checkout.
+checkout first on PYTHONPATH (and this checkout's kernels/testing/ copied into its kernels/) to
+model that checkout.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="a name for this checkout in the output (e.g. before, after)")
     parser.add_argument("--out", help="write bytes_moved[-LABEL].json and .md into this folder")
     args = parser.parse_args(argv)
-    from attention_swap_reid.kernels.emulation import installed, make_module
+    from attention_swap_reid.kernels.testing.emulation import installed, make_module
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp, installed(make_module(Path(tmp), threads="serial",

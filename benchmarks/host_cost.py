@@ -36,8 +36,8 @@ CPU time of the main thread (`time.thread_time`, so waiting does not count), med
 The stand-ins are NumPy calls posing as CuPy's and torch's CPU allocator posing as its CUDA
 one; a real CuPy call costs a few µs more on the host than a NumPy call, so the array
 operations are a lower bound and the Python around them exact. Run with an older checkout
-first on PYTHONPATH (and this checkout's kernels/emulation*.py copied into it) to measure that
-checkout: its training source then runs as it did, on the main thread, in both columns.
+first on PYTHONPATH (and this checkout's kernels/testing/ copied into its kernels/) to measure
+that checkout: its training source then runs as it did, on the main thread, in both columns.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ SIZE = (16, 8)
 
 def _fake_cupy(build_dir: Path):
     """The emulator's `cupy`, with kernel launches that do nothing and an allocating matmul."""
-    from attention_swap_reid.kernels import emulation
+    from attention_swap_reid.kernels.testing import emulation
 
     module = emulation.make_module(build_dir)
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from attention_swap_reid.dali_pipes import sources
-    from attention_swap_reid.kernels.emulation import installed
+    from attention_swap_reid.kernels.testing.emulation import installed
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,10 +15,12 @@ else of the project.
     tail = Tail(flip=flip, crop_anchor=crop, erase_anchor=erase_at, erase_shape=erase_hw)
     out = aug(images, masks, pids, viewpoints, epoch=0, index=index, tail=tail)  # float32 (B, 3, H, W)
 
-The choices of `AugmentConfig` are tables: `ROI_MODES` (name -> the band of rows kept, and its
-code in the CUDA code) and `INPAINTERS` (name -> the fill, the backends it runs on, its radius;
-`inpainter_problem(name, backend)` says why one cannot run on a backend). Config schemas, tools
-and the CUDA code derive from them, so a new ROI mode or inpainter is one entry plus its code.
+The choices of `AugmentConfig` are tables of `kernels.tables` (a leaf module that imports nothing
+of the package): `ROI_MODES` (name -> the band of rows kept, and its code in the CUDA code) and
+`INPAINTERS` (name -> the backends it runs on, its radius, its fused GPU form;
+`inpainter_problem(name, backend)` says why one cannot run on a backend). Config schemas, tools,
+the tests that cover every choice and the CUDA code (its `#define`s are generated) derive from
+them, so a new ROI mode or inpainter is one entry plus its code.
 Two more tables hold experiment-only controls of the mechanism (`kernels.controls`): `DONORS`
 (another identity's image, the paper, or the same identity's) and `BACKGROUNDS` (the donor's,
 the paper, or a picture from a folder, or noise); the controls run on the numpy backend only
@@ -32,9 +34,10 @@ from .config import AugmentConfig, backend_problems
 from .controls import BACKGROUNDS, DONORS
 from .dilate import dilate
 from .donors import draw_donors
-from .inpaint import INPAINTERS, inpaint, inpainter_problem
-from .masks import CANVAS, ROI_MODES, normalize_masks, roi_masks
+from .inpaint import inpaint, inpainter_problem
+from .masks import normalize_masks, roi_masks
 from .records import DonorDraw, DonorKeys, Rois
+from .tables import CANVAS, INPAINTERS, ROI_MODES
 from .tail import IMAGENET_MEAN, IMAGENET_STD, Tail, bot_tail
 
 __all__ = [

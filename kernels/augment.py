@@ -25,10 +25,11 @@ from .config import AugmentConfig, backend_problems
 from .controls import BACKGROUNDS, DONORS, draw_generic, load_pictures, new_backgrounds
 from .dilate import dilate
 from .donors import draw_donors
-from .inpaint import INPAINTERS, inpaint
+from .inpaint import inpaint
 from .layouts import masks_bhw, to_uint8_bhwc
-from .masks import CANVAS, normalize_masks, roi_masks
+from .masks import normalize_masks, roi_masks
 from .records import DonorKeys
+from .tables import CANVAS, INPAINTERS
 from .tail import Tail, bot_tail, checked_tail, tail_to_torch
 
 BACKENDS = ("numpy", "cupy", "auto")
@@ -230,7 +231,7 @@ class AttentionAugment:
             return images.copy()
         donor_images, donor_rois, donor_boxes = self.bank.take(images, rois, donor[rows])
         inpainter = INPAINTERS[cfg.inpaint]
-        if inpainter.fill is None:
+        if not inpainter.fills:
             background = donor_images
         else:
             radius = inpainter.radius_for(donor_boxes[:, 3] - donor_boxes[:, 2] + 1)  # of the donor's ROI box

@@ -3,25 +3,22 @@
 Each field declares its default, help text and allowed values in its metadata (`help`; `ge`,
 `gt`, `le`, `lt` bounds, `odd`; `choices`: a table of names, `ROI_MODES`, `INPAINTERS`, or the
 controls' `DONORS` and `BACKGROUNDS`).
-`AugmentConfig` checks itself from them, and config schemas built on it (the trainer's
-`augment` section) read them instead of repeating them.
+`AugmentConfig` checks itself from them (`kernels.fields`, the one interpreter of this metadata),
+and config schemas built on it (the trainer's `augment` section) read them instead of
+repeating them.
 """
 import difflib
-import numbers
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from .controls import BACKGROUNDS, DONORS, backend_problem
-from .inpaint import INPAINTERS
-from .masks import ROI_MODES
-
-_BOUNDS = (("ge", operator.ge, ">="), ("gt", operator.gt, ">"), ("le", operator.le, "<="), ("lt", operator.lt, "<"))
+from .fields import accepts, allowed
+from .tables import INPAINTERS, ROI_MODES
 
 
-def _option(default, help: str, **allowed):
+def _option(default, help: str, **checks):
     """A field of `AugmentConfig` with its help text and allowed values (see the module doc)."""
-    return field(default=default, metadata={"help": help, **allowed})
+    return field(default=default, metadata={"help": help, **checks})
 
 
 @dataclass(frozen=True)
@@ -52,8 +49,8 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not _accepts(f.type, f.metadata, value):
-                raise ValueError(f"AugmentConfig.{f.name}={value!r}: expected {_allowed(f.type, f.metadata)}")
+            if not accepts(f.type, f.metadata, value):
+                raise ValueError(f"AugmentConfig.{f.name}={value!r}: expected {allowed(f.type, f.metadata)}")
         if (self.background == "images") != bool(self.background_dir):
             raise ValueError(f"AugmentConfig.background_dir={self.background_dir!r}: expected a folder of pictures "
                              f"with background='images' and '' otherwise (background={self.background!r})")
@@ -80,38 +77,6 @@ class AugmentConfig:
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
                 raise ValueError(f"AugmentConfig.{key}: unknown field{hint}; allowed: {', '.join(names)}")
         return cls(**values)
-
-
-def _accepts(tp: type, meta: Mapping, value) -> bool:
-    """Whether `value` is of field type `tp` (bool, int, float, str) and allowed by `meta`."""
-    if "choices" in meta:
-        return value in tuple(meta["choices"])
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, str)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral if tp is int else numbers.Real):
-        return False
-    v = tp(value)
-    in_bounds = all(test(v, meta[key]) for key, test, _ in _BOUNDS if key in meta)
-    return in_bounds and not (meta.get("odd") and v % 2 == 0)
-
-
-def _allowed(tp: type, meta: Mapping) -> str:
-    """What field type `tp` with `meta` allows, in words: "a number in [0, 1]", "an odd integer >= 1"."""
-    if "choices" in meta:
-        return f"one of {list(meta['choices'])}"
-    if tp is bool:
-        return "True or False"
-    if tp is str:
-        return "a string"
-    kind = "a number" if tp is float else "an odd integer" if meta.get("odd") else "an integer"
-    low = [key for key in ("ge", "gt") if key in meta]
-    high = [key for key in ("le", "lt") if key in meta]
-    if low and high:
-        return (f"{kind} in {'[' if low[0] == 'ge' else '('}{meta[low[0]]}, "
-                f"{meta[high[0]]}{']' if high[0] == 'le' else ')'}")
-    return " ".join([kind, *(f"{word} {meta[key]}" for key, _, word in _BOUNDS if key in meta)])
 
 
 def backend_problems(config: AugmentConfig, backend: str) -> list[str]:

@@ -15,11 +15,11 @@ import numpy as np
 
 from . import cupy_ops
 from .cupy_ops import _BLOCK, _GAIN_64, _ALIGN, _i32, _launch, _launch_blocks
-from .inpaint import INPAINTERS
-from .masks import ROI_MODES
+from .inpaint import FILLS
+from .tables import HOLE_FILLS, INPAINTERS, ROI_MODES
 
-FILL_NONE, FILL_PYRAMID, FILL_BACKGROUNDS = 0, 1, 2
-"""How the donor's hole is filled (FILL_* of augment.cu)."""
+FILL_NONE, FILL_PYRAMID, FILL_BACKGROUNDS = (HOLE_FILLS.index(name) for name in ("none", "pyramid", "backgrounds"))
+"""How the donor's hole is filled (`tables.HOLE_FILLS`, FILL_* of the CUDA code)."""
 
 
 def _fused_pyramid(images, bank_images, donor, holes, b: int, h: int, w: int, empty):
@@ -36,10 +36,10 @@ FUSED_FILLS = {"pyramid": _fused_pyramid}
 """`Inpainter.fused` -> the fused path's own form of the method."""
 
 
-def _gathered_fill(inpainter, images, bank_images, donor, holes, boxes, bank_boxes, b: int, h: int, w: int):
+def _gathered_fill(inpainter, fill, images, bank_images, donor, holes, boxes, bank_boxes, b: int, h: int, w: int):
     """Any other inpainter that runs on cupy: the donor images gathered into (B, H, W, 3) and
-    filled by its `fill` (with its radius for the donor ROI boxes' widths, as the numpy
-    backend gives it): (FILL_BACKGROUNDS, backgrounds (B, H, W, 3) uint8)."""
+    filled by its fill function (`inpaint.FILLS`, with its radius for the donor ROI boxes'
+    widths, as the numpy backend gives it): (FILL_BACKGROUNDS, backgrounds (B, H, W, 3) uint8)."""
     gathered = cupy.empty_like(images)
     _launch("gather_donors", gathered.size, (images, bank_images, donor, *_i32(b, h, w), gathered))
     radius = None
@@ -47,7 +47,7 @@ def _gathered_fill(inpainter, images, bank_images, donor, holes, boxes, bank_box
         pool_boxes = boxes if bank_boxes is None else cupy.concatenate([boxes, bank_boxes])
         taken = pool_boxes[cupy.maximum(donor, 0)]
         radius = inpainter.radius_for(taken[:, 3] - taken[:, 2] + 1)
-    return FILL_BACKGROUNDS, inpainter.fill(gathered, holes, radius)
+    return FILL_BACKGROUNDS, fill(gathered, holes, radius)
 
 
 _RESULTS = (np.int64, np.int64, np.int32, np.bool_, np.bool_)
@@ -130,15 +130,15 @@ def attention_augment(config, bank, images, masks, pids, viewpoints, index, inde
                     np.int64(index_base), np.int32(index is not None), *bank_keys, *_i32(b, s), np.uint64(key),
                     *choice, donor, wanted, candidates, swapped, donor_pids))
     holes, filled, backgrounds, fill = masks, normalized, images, FILL_NONE  # placeholders, never read without fill
-    if inpainter.fill is not None:
+    if inpainter.fills:
         rows, holes = empty((b, h, w), cupy.uint8), empty((b, h, w), cupy.uint8)
         _launch("dilate_donor_rows", b * h * w, (masks, band, bank_rois, donor, *bhw, radius, rows))
         _launch("max_cols", b * h * w, (rows, holes, *bhw, radius))
         if inpainter.fused is not None:
             fill, filled = FUSED_FILLS[inpainter.fused](images, bank_images, donor, holes, b, h, w, empty)
         else:
-            fill, backgrounds = _gathered_fill(inpainter, images, bank_images, donor, holes, boxes, bank_boxes, b, h,
-                                               w)
+            fill, backgrounds = _gathered_fill(inpainter, FILLS[config.inpaint], images, bank_images, donor, holes,
+                                               boxes, bank_boxes, b, h, w)
     swap_args = (images, masks, band, bank_images, donor, holes, filled, backgrounds, np.int32(fill), *bhw)
     if tail is None:
         out = view = cupy.empty_like(images)

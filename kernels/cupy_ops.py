@@ -17,16 +17,15 @@ import cupy
 import numpy as np
 
 from .cuda_sources import NVRTC_OPTIONS, program
-from .masks import ROI_MODES
 from .pullpush import GAIN
 from .records import DonorDraw, DonorKeys, Rois
-from .tail import OUT_TYPES
+from .tables import LAUNCH_LIMITS, OUT_TYPES, ROI_MODES
 
 _BLOCK = 256
 _MAX_GRID = 65535
-_ROW_LANES = 32  # ROW_LANES of masks.cu: threads of `roi_rows` per mask row
-_CHOOSE_BLOCK = 128  # threads per sample of `choose_donors` (at most CHOOSE_MAX_BLOCK of augment.cu)
-_PYRAMID_CAPACITY = 1024  # PYRAMID_CAPACITY of pullpush.cu: pixels per channel of `pyramid_top`'s levels
+_ROW_LANES = LAUNCH_LIMITS["ROW_LANES"]  # threads of `roi_rows` per mask row
+_CHOOSE_BLOCK = 128  # threads per sample of `choose_donors` (at most LAUNCH_LIMITS["CHOOSE_MAX_BLOCK"])
+_PYRAMID_CAPACITY = LAUNCH_LIMITS["PYRAMID_CAPACITY"]  # pixels per channel of `pyramid_top`'s levels
 _GAIN_64 = np.float32(GAIN / 64.0)
 _ALIGN = 256  # bytes: where `Scratch` starts each array (CUDA's allocation alignment)
 

@@ -1,8 +1,8 @@
-"""Inpainting of donor holes, and `INPAINTERS`: the methods, the backends they run on, their radius."""
+"""Inpainting of donor holes: `inpaint`, and `FILLS`, the fill function of each method of
+`tables.INPAINTERS` (which says the backends each runs on and its radius)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -10,30 +10,7 @@ import numpy as np
 from .arrays import is_cupy
 from .controls import backend_problem
 from .pullpush import pullpush
-
-
-@dataclass(frozen=True)
-class Inpainter:
-    """An inpainting method.
-
-    fill: (images, holes, radius) -> the filled images, in the library of `images`; None: no
-    fill (the images are kept). It fills each image on its own and leaves the pixels outside
-    the holes unchanged. backends: the array backends it runs on ("numpy", "cupy").
-    radius: the radius it is given, as this fraction of the width of the hole's bounding box;
-    None: it takes no radius. fused: the name of the fused GPU path's own form of the method
-    (`cupy_ops`: "pyramid", pull-push pulled straight from the donors); None: that path gathers
-    the donor images and calls `fill` on them (any method that runs on cupy runs there).
-    """
-
-    fill: Callable | None
-    backends: tuple[str, ...]
-    radius: float | None = None
-    fused: str | None = None
-
-    def radius_for(self, width):
-        """The radius for holes whose bounding boxes are `width` (a number or array) wide; None
-        for a method without radius."""
-        return None if self.radius is None else self.radius * width
+from .tables import INPAINTERS
 
 
 def inpaint(images, holes, method: str = "pullpush", radius=None):
@@ -43,7 +20,7 @@ def inpaint(images, holes, method: str = "pullpush", radius=None):
     method: "pullpush" (numpy or cupy; see `kernels.pullpush`), "telea" (`cv2.inpaint` with
     INPAINT_TELEA, one OpenCV call per image, numpy only) or "none" (a copy of `images`).
     radius: for a method with a radius (Telea): a number or (B,) numbers; default the method's
-    fraction (`Inpainter.radius`) of the width of each hole's bounding box (at least 1).
+    fraction (`tables.Inpainter.radius`) of the width of each hole's bounding box (at least 1).
     Returns (B, H, W, 3) uint8 in the library of `images`.
 
     >>> img = np.full((1, 8, 8, 3), 200, np.uint8); hole = np.zeros((1, 8, 8), np.uint8)
@@ -62,14 +39,14 @@ def inpaint(images, holes, method: str = "pullpush", radius=None):
     if is_cupy(images) != is_cupy(holes):
         raise ValueError("inpaint: images and holes must both be numpy or both be cupy arrays")
     inpainter = INPAINTERS[method]
-    if inpainter.fill is None or images.shape[0] == 0:
+    if not inpainter.fills or images.shape[0] == 0:
         return images.copy()
     problem = inpainter_problem(method, "cupy" if is_cupy(images) else "numpy")
     if problem:
         raise ValueError(f"inpaint: method={problem}")
     if radius is None and inpainter.radius is not None:
         radius = inpainter.radius_for(_hole_widths(holes))
-    return inpainter.fill(images, holes, radius)
+    return FILLS[method](images, holes, radius)
 
 
 def inpainter_problem(name: str, backend: str) -> str | None:
@@ -102,9 +79,7 @@ def _telea(images: np.ndarray, holes: np.ndarray, radius) -> np.ndarray:
                      for img, hole, r in zip(images, holes, radius)])
 
 
-INPAINTERS = {
-    "pullpush": Inpainter(_pullpush, ("numpy", "cupy"), fused="pyramid"),
-    "telea": Inpainter(_telea, ("numpy",), radius=0.1),  # OpenCV; a tenth of the box width: the paper's choice
-    "none": Inpainter(None, ("numpy", "cupy")),
-}
-"""name -> `Inpainter`: the methods of `inpaint` (and of `AugmentConfig.inpaint`)."""
+FILLS: dict[str, Callable] = {"pullpush": _pullpush, "telea": _telea}
+"""name -> fill of every method of `INPAINTERS` that fills: (images, holes, radius) -> the filled
+images, in the library of `images`; it fills each image on its own and leaves the pixels
+outside the holes unchanged."""

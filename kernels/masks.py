@@ -1,8 +1,8 @@
 """ROI masks, their areas and bounding boxes, and normalized masks.
 
 The ROI of a sample is its person mask restricted to a band of rows of the mask's bounding box,
-chosen by the ROI mode (`ROI_MODES`). With rows y0..y1 (h = y1 - y0 + 1) a band runs between two
-of the edges `BAND_EDGES`: "top" (y0), "cut" (`y0 + floor(split * h + 0.5)`) and "bottom"
+chosen by the ROI mode (`tables.ROI_MODES`). With rows y0..y1 (h = y1 - y0 + 1) a band runs between
+two of the edges `tables.BAND_EDGES`: "top" (y0), "cut" (`y0 + floor(split * h + 0.5)`) and "bottom"
 (y1 + 1): "full" keeps rows [y0, y1], "upper" rows [y0, cut) and "lower" rows [cut, y1].
 
 A normalized mask crops a ROI to its bounding box (h x w) and resizes it, nearest neighbour,
@@ -14,38 +14,11 @@ column `min(floor(u * (1 / (Wc / w))), w - 1)`, row v reads `min(floor(v * (1 / 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .arrays import is_cupy
 from .records import Rois
-
-BAND_EDGES = ("top", "cut", "bottom")
-"""The edges a ROI band runs between, in the order the CUDA code numbers them (see the module doc)."""
-
-
-@dataclass(frozen=True)
-class RoiMode:
-    """A ROI mode. code: its number in the CUDA code (0, 1, ... over `ROI_MODES`); band: the
-    (start, stop) edges of the rows of the bounding box it keeps, two of `BAND_EDGES`."""
-
-    code: int
-    band: tuple[str, str]
-
-
-ROI_MODES = {
-    "full": RoiMode(0, ("top", "bottom")),
-    "upper": RoiMode(1, ("top", "cut")),
-    "lower": RoiMode(2, ("cut", "bottom")),
-}
-"""name -> `RoiMode`: the ROI modes of `roi_masks` (and of `AugmentConfig.roi`)."""
-
-CANVAS = (72, 24)
-"""(Hc, Wc) of normalized masks: 24 columns, room for a person box up to 3x taller than wide."""
-
-EMPTY_BOX = (0, -1, 0, -1)
-"""Bounding box (y0, y1, x0, x1) reported for an empty ROI."""
+from .tables import CANVAS, EMPTY_BOX, ROI_MODES
 
 
 def roi_masks(masks, roi: str = "full", split: float = 0.5) -> Rois:

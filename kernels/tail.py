@@ -26,25 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arrays import device_context, from_torch, from_torch_if_tensor, is_cupy, library_of, to_torch
+from .tables import OUT_TYPES
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 ARRAYS = ("flip", "crop_anchor", "erase_anchor", "erase_shape")
-
-
-@dataclass(frozen=True)
-class OutType:
-    """An element type of the tail's output: its number in the CUDA code (OUT_* of tail.cu) and
-    the NumPy/CuPy dtype that stores it (bfloat16: its bits, uint16)."""
-
-    code: int
-    storage: type
-
-
-OUT_TYPES = {"float32": OutType(0, np.float32), "float16": OutType(1, np.float16), "bfloat16": OutType(2, np.uint16)}
-"""`Tail.dtype` -> `OutType`."""
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ def test_the_wheel_holds_one_top_level_package_with_every_folder_in_it(wheels):
     for folder in FOLDERS:
         assert f"{PACKAGE}/{folder}/__init__.py" in names
     assert f"{PACKAGE}/kernels/cuda/augment.cu" in names
+    for tooling in ("__init__.py", "emulation.py", "emulation_runtime.h", "emulation_trace.h"):
+        assert f"{PACKAGE}/kernels/testing/{tooling}" in names  # the CPU emulation (test tooling) ships
     assert f"{PACKAGE}/trainer/pipeline.yaml" in names
     assert not any(name.startswith((f"{PACKAGE}/tests/", f"{PACKAGE}/examples/")) for name in names)
 

@@ -1,6 +1,7 @@
 """Frozen dataclass trees built from plain mappings (parsed YAML), with every problem reported.
 
 Fields declare their checks in metadata via `option(default, help, ge=, gt=, le=, lt=, odd=)`,
+read by `kernels.fields` (which `kernels.AugmentConfig` checks its own fields with),
 and may take a string form through `text=` (a function `(value, key path) -> value`, given
 every value but a list, that raises ValueError with the whole message: e.g. a size "256x128"
 for a `tuple[int, int]`);
@@ -17,6 +18,8 @@ import types
 import typing
 from dataclasses import MISSING, field, fields, is_dataclass, make_dataclass
 from typing import Any, Literal
+
+from attention_swap_reid.kernels.fields import problems as field_problems
 
 
 class ConfigError(ValueError):
@@ -113,16 +116,11 @@ def _convert(value: Any, tp: Any, path: str, problems: list[str]) -> Any:
 
 
 def _check_range(value: Any, meta: dict, path: str, problems: list[str]) -> None:
+    """The checks of field metadata `meta` (`kernels.fields`) on `value`, or on each item of a
+    tuple: one problem per check broken, "path: must be >= 1, got 0"."""
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            continue
-        for key, test, word in (("ge", v.__ge__, ">="), ("gt", v.__gt__, ">"),
-                                ("le", v.__le__, "<="), ("lt", v.__lt__, "<")):
-            if key in meta and not test(meta[key]):
-                problems.append(f"{path}: must be {word} {meta[key]}, got {v}")
-        if meta.get("odd") and v % 2 == 0:
-            problems.append(f"{path}: must be odd, got {v}")
+        problems.extend(f"{path}: {problem}, got {v}" for problem in field_problems(meta, v))
 
 
 def build(cls: type, raw: dict, prefix: str, problems: list[str]) -> Any:

@@ -9,9 +9,6 @@ typedef unsigned long long u64;
 #define GRID_STRIDE(i, n) \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
-// Threads per block of `choose_donors` at most.
-#define CHOOSE_MAX_BLOCK 1024
-
 // Pool sample d's data: row d of `batch`, or slot d - B of `bank`; `size` elements per sample.
 __device__ const u8* pool_row(const u8* batch, const u8* bank, long long d, int B, long long size) {
   return d < B ? batch + d * size : bank + (d - B) * size;
@@ -55,7 +52,8 @@ __device__ bool pool_compatible(const float* inter, const float* inter_bank, con
 
 // One block per batch sample: the compatibility rules over the pool, the candidate count, the
 // swap decision and the donor draw (the k-th candidate in pool order, as `draw_donors`).
-// index: (B,) sample indices, or index_base + i when use_index is 0.
+// index: (B,) sample indices, or index_base + i when use_index is 0. At most CHOOSE_MAX_BLOCK
+// threads per block (generated from kernels/tables.py LAUNCH_LIMITS).
 extern "C" __global__ void choose_donors(const float* inter, const float* inter_bank, const int* areas,
                                          const long long* pids, const long long* views, const long long* index,
                                          long long index_base, int use_index, const float* bank_ones,
@@ -160,11 +158,9 @@ extern "C" __global__ void gather_donors(const u8* images, const u8* bank_images
   }
 }
 
-// How `swapped_pixel` fills the donor's hole: not at all (the donor's own pixels), from the
-// filled level 1 of the pull-push pyramid, or from whole inpainted donor images.
-#define FILL_NONE 0
-#define FILL_PYRAMID 1
-#define FILL_BACKGROUNDS 2
+// How `swapped_pixel` fills the donor's hole (FILL_<FILL>, generated from kernels/tables.py
+// HOLE_FILLS): not at all (FILL_NONE: the donor's own pixels), from the filled level 1 of the
+// pull-push pyramid (FILL_PYRAMID), or from whole inpainted donor images (FILL_BACKGROUNDS).
 
 // Pixel (y, x) of sample b after the swap: its own where it has no donor or inside its ROI;
 // else its donor's background: with FILL_PYRAMID inside the hole the fill value of `filled`

@@ -7,10 +7,10 @@ typedef unsigned char u8;
 #define GRID_STRIDE(i, n) \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
-// Threads of `roi_rows` that read one mask row together; blockDim.x is a multiple of it.
-#define ROW_LANES 32
-// Rows one block of `roi_rows` holds in shared memory at most (1024 threads / ROW_LANES).
-#define ROW_GROUPS_MAX 32
+// ROW_LANES (generated from kernels/tables.py): threads of `roi_rows` that read one mask row
+// together; blockDim.x is a multiple of it. Rows one block of `roi_rows` holds in shared
+// memory at most (1024 threads / ROW_LANES):
+#define ROW_GROUPS_MAX (1024 / ROW_LANES)
 
 // Per row r of `rows` mask rows of W pixels ((B * H, W) uint8): count[r] non-zero pixels,
 // first[r] and last[r] non-zero column (W and -1 when none). Block-level: each group of
@@ -45,17 +45,18 @@ extern "C" __global__ void roi_rows(const u8* masks, long long rows, int W, int*
   }
 }
 
-// Edge k (0 top, 1 cut, 2 bottom: BAND_EDGES) of the rows y0..y1 of a mask.
+// Edge k (BAND_EDGE_<EDGE>, generated from kernels/tables.py BAND_EDGES) of the rows y0..y1 of
+// a mask.
 __device__ int band_edge(int k, int y0, int y1, double split) {
-  if (k == 0) return y0;
-  if (k == 1) return y0 + (int)floor(split * (double)(y1 - y0 + 1) + 0.5);
-  return y1 + 1;
+  if (k == BAND_EDGE_TOP) return y0;
+  if (k == BAND_EDGE_CUT) return y0 + (int)floor(split * (double)(y1 - y0 + 1) + 0.5);
+  return y1 + 1;  // BAND_EDGE_BOTTOM
 }
 
 // Block-level (every thread of the block calls it): the ROI of sample b from its row
 // statistics count, first, last ((B, H), `roi_rows`) -- its row band [lo, hi) (between the
 // edges ROI_BAND_EDGES gives for ROI mode `mode`), its bounding box (y0, y1, x0, x1),
-// (0, -1, 0, -1) when empty, and its area -- into band (B, 2), boxes (B, 4), areas (B,),
+// EMPTY_BOX_* when empty, and its area -- into band (B, 2), boxes (B, 4), areas (B,),
 // visible to the block on return. state: 7 ints of shared memory.
 __device__ void sample_roi(long long b, int H, int W, int mode, double split, const int* count, const int* first,
                            const int* last, int* state, int* band, int* boxes, int* areas) {
@@ -91,7 +92,8 @@ __device__ void sample_roi(long long b, int H, int W, int mode, double split, co
     band[2 * b + 1] = hi;
     int* box = boxes + 4 * b;
     bool empty = *area == 0;
-    box[0] = empty ? 0 : *ry0, box[1] = empty ? -1 : *ry1, box[2] = empty ? 0 : *rx0, box[3] = empty ? -1 : *rx1;
+    box[0] = empty ? EMPTY_BOX_Y0 : *ry0, box[1] = empty ? EMPTY_BOX_Y1 : *ry1;
+    box[2] = empty ? EMPTY_BOX_X0 : *rx0, box[3] = empty ? EMPTY_BOX_X1 : *rx1;
     areas[b] = *area;
   }
   __syncthreads();

@@ -9,8 +9,8 @@ typedef unsigned char u8;
 #define GRID_STRIDE(i, n) \
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
 
-// Pixels per channel that `pyramid_top` holds in shared memory (all its levels together).
-#define PYRAMID_CAPACITY 1024
+// PYRAMID_CAPACITY (generated from kernels/tables.py LAUNCH_LIMITS): pixels per channel that
+// `pyramid_top` holds in shared memory (all its levels together).
 // Most levels `pyramid_top` may hold (sizes halve, rounding up, down to 1x1).
 #define PYRAMID_LEVELS 24
 

@@ -55,10 +55,8 @@ __device__ unsigned short bfloat16_bits(float f) {
   return (unsigned short)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
-// Output element types of the tail (kernels/tail.py, OUT_TYPES).
-#define OUT_FLOAT32 0
-#define OUT_FLOAT16 1
-#define OUT_BFLOAT16 2
+// Output element types of the tail: OUT_FLOAT32, OUT_FLOAT16, OUT_BFLOAT16 (generated from
+// kernels/tables.py OUT_TYPES).
 
 // Writes output pixel (b, y, x): the fill value where erased, else (float(rgb) - mean) / std per
 // channel, as float32, or as float16 / bfloat16 bits (out_type).

@@ -114,7 +114,7 @@ def _emulator_dir(tmp_path_factory):
 @pytest.fixture(params=[pytest.param("cuda", marks=pytest.mark.gpu), "emulated"])
 def cp(request, _emulator_dir):
     """The cupy backend's array module: real CuPy on a GPU ("cuda", skipped without one), or
-    the CPU emulation of the same CUDA kernels ("emulated", see kernels/emulation.py; needs g++)."""
+    the CPU emulation of the same CUDA kernels ("emulated", see kernels/testing/emulation.py; needs g++)."""
     if request.param == "cuda":
         cupy = _usable_cupy()
         if cupy is None:
@@ -123,7 +123,7 @@ def cp(request, _emulator_dir):
         return
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulation needs g++")
-    from attention_swap_reid.kernels.emulation import installed, make_module
+    from attention_swap_reid.kernels.testing.emulation import installed, make_module
 
     with installed(make_module(_emulator_dir, sanitizer=SANITIZER)) as fake:
         yield fake
@@ -132,10 +132,10 @@ def cp(request, _emulator_dir):
 @pytest.fixture
 def emulated(_emulator_dir):
     """The CPU emulation of the cupy backend alone (for what only it can do: counting the device
-    operations and host synchronizations of a call, see kernels/emulation.py)."""
+    operations and host synchronizations of a call, see kernels/testing/emulation.py)."""
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulation needs g++")
-    from attention_swap_reid.kernels.emulation import installed, make_module
+    from attention_swap_reid.kernels.testing.emulation import installed, make_module
 
     with installed(make_module(_emulator_dir, sanitizer=SANITIZER)) as fake:
         yield fake

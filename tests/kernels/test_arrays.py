@@ -38,7 +38,7 @@ def test_torch_round_trip_shares_memory():
 @pytest.fixture
 def cuda_tensors(emulated, monkeypatch):
     """CPU tensors posing as CUDA tensors of device "cpu" whose current stream is 0x5EED: what
-    the cupy backend does with CUDA tensors, run on the CPU emulation (kernels/emulation.py)."""
+    the cupy backend does with CUDA tensors, run on the CPU emulation (kernels/testing/emulation.py)."""
     torch = pytest.importorskip("torch")
     from types import SimpleNamespace
 
@@ -58,7 +58,7 @@ def test_cuda_tensors_are_augmented_in_torchs_memory_on_torchs_stream(emulated, 
     caller's own CuPy allocator is left as it was. Bit-exact with the numpy backend."""
     torch = cuda_tensors
     from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, Tail, arrays
-    from attention_swap_reid.kernels.emulation_device import POOL
+    from attention_swap_reid.kernels.testing.emulation_device import POOL
 
     monkeypatch.setattr(arrays, "_TORCH_OWNED", {})  # every tensor torch's allocator makes, kept
     d = make_batch(12, 64, 32, seed=3, ids=6)

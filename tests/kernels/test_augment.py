@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, roi_masks
+from attention_swap_reid.kernels import INPAINTERS, ROI_MODES, AttentionAugment, AugmentConfig, roi_masks
 
 LOOSE = dict(min_area_ratio=0.5, min_iou=0.3)
 
@@ -58,8 +58,8 @@ def test_p1_swaps_exactly_the_samples_with_a_candidate(designed):
     assert all(np.array_equal(before[k], designed[k]) for k in before)  # labels and inputs untouched
 
 
-@pytest.mark.parametrize("roi", ["full", "upper", "lower"])
-@pytest.mark.parametrize("inpaint", ["pullpush", "telea", "none"])
+@pytest.mark.parametrize("roi", list(ROI_MODES))
+@pytest.mark.parametrize("inpaint", list(INPAINTERS))
 def test_composite_semantics(make_batch, roi, inpaint):
     data = make_batch(16, 64, 32, seed=8, ids=16)
     size = 7
@@ -73,10 +73,10 @@ def test_composite_semantics(make_batch, roi, inpaint):
         assert np.array_equal(out.images[i][rois[i]], image[rois[i]])  # the ROI is the source's
         keep = ~rois[i] & ~hole
         assert np.array_equal(out.images[i][keep], donor[keep])  # the rest is the donor's
-        if inpaint != "none":
+        if INPAINTERS[inpaint].fills:
             fill = ~rois[i] & hole
             assert (out.images[i][fill] != donor[fill]).any(axis=1).mean() > 0.5  # the donor's ROI is gone
-        if roi != "full":  # the donor keeps its other half (where the dilated hole does not reach)
+        if ROI_MODES[roi].band != ("top", "bottom"):  # a band: the donor keeps the rest (where the hole does not reach)
             other = data["masks"][j].astype(bool) & ~hole & ~rois[i]
             assert other.sum() > 0 and np.array_equal(out.images[i][other], donor[other])
     assert np.array_equal(out.images[~out.swapped], data["images"][~out.swapped])

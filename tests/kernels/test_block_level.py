@@ -3,7 +3,7 @@ at their real block sizes and at sizes that do not divide them, bit-exact agains
 backend.
 
 Each test runs through the `cp` fixture: on a GPU, and on the CPU emulation, where these
-kernels run one OS thread per CUDA thread with a real barrier (kernels/emulation.py): a missing
+kernels run one OS thread per CUDA thread with a real barrier (kernels/testing/emulation.py): a missing
 `__syncthreads()`, a race on shared memory or code that only works with one thread per block
 fails here (tests/kernels/test_mutations.py removes the barriers to check that it does).
 Sizes: 97 x 45 images (rows of 45 pixels: two 32-lane passes, the second partial; 97 rows over

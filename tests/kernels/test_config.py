@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from attention_swap_reid.kernels import INPAINTERS, ROI_MODES, AugmentConfig
+from attention_swap_reid.kernels.tables import BAND_EDGES
 
 
 def test_defaults_match_design():
@@ -27,7 +28,7 @@ def test_accepts_edges_and_numpy_numbers():
     ("p", 1.5, "[0, 1]"), ("p", -0.1, "[0, 1]"), ("p", float("nan"), "[0, 1]"), ("p", "0.5", "[0, 1]"),
     ("p", True, "[0, 1]"), ("min_iou", 2, "[0, 1]"), ("min_area_ratio", -1, "[0, 1]"),
     ("split", 0.0, "(0, 1)"), ("split", 1.0, "(0, 1)"),
-    ("roi", "head", "['full', 'upper', 'lower']"), ("inpaint", "ns", "['pullpush', 'telea', 'none']"),
+    ("roi", "head", f"one of {list(ROI_MODES)}"), ("inpaint", "ns", f"one of {list(INPAINTERS)}"),
     ("dilate", 4, "odd integer >= 1"), ("dilate", 0, "odd integer >= 1"), ("dilate", 3.0, "odd integer >= 1"),
     ("bank_size", -1, "integer >= 0"), ("seed", 1.5, "an integer"), ("same_viewpoint", "yes", "True or False"),
 ])
@@ -41,8 +42,10 @@ def test_bad_values_name_field_value_and_allowed(field, value, allowed):
 def test_choices_come_from_the_tables():
     roi, inpaint = (f for f in dataclasses.fields(AugmentConfig) if f.name in ("roi", "inpaint"))
     assert roi.metadata["choices"] is ROI_MODES and inpaint.metadata["choices"] is INPAINTERS
-    assert list(ROI_MODES) == ["full", "upper", "lower"] and "telea" in INPAINTERS
     assert sorted(mode.code for mode in ROI_MODES.values()) == list(range(len(ROI_MODES)))
+    for mode in ROI_MODES.values():  # a band runs down the box, between two of its edges
+        start, stop = (BAND_EDGES.index(edge) for edge in mode.band)
+        assert start < stop
 
 
 def test_from_mapping_validates_and_names_unknown_keys():

@@ -70,9 +70,38 @@ def test_every_launched_kernel_exists():
     assert sorted(p.stem for p in cuda_sources.CUDA_DIR.glob("*.cu")) == sorted(cuda_sources.MODULES)
 
 
-def test_every_unit_starts_with_the_band_edges_of_the_roi_modes():
-    # two bits per edge, four per mode: full (top 0, bottom 2), upper (top 0, cut 1), lower (cut 1, bottom 2)
-    packed = (0 | 2 << 2) | (0 << 4 | 1 << 6) | (1 << 8 | 2 << 10)
-    assert cuda_sources.definitions().endswith(f"#define ROI_BAND_EDGES {packed:#x}\n")
+def defines(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^#define (\w+) (\S+)$", text, re.M))
+
+
+def test_the_band_edges_of_hand_made_roi_modes(monkeypatch):
+    from attention_swap_reid.kernels.tables import RoiMode
+
+    modes = {"a": RoiMode(0, ("top", "bottom")), "b": RoiMode(1, ("cut", "bottom")), "c": RoiMode(2, ("top", "cut"))}
+    monkeypatch.setattr(cuda_sources, "ROI_MODES", modes)
+    # two bits per edge (top 0, cut 1, bottom 2), four per mode: a (0, 2), b (1, 2), c (0, 1)
+    assert defines(cuda_sources.definitions())["ROI_BAND_EDGES"] == hex(0b01_00_10_01_10_00)
+    monkeypatch.setattr(cuda_sources, "ROI_MODES", {f"m{k}": RoiMode(k, ("top", "cut")) for k in range(8)})
+    with pytest.raises(ValueError, match="at most 7 modes"):
+        cuda_sources.definitions()
+
+
+def test_every_roi_mode_decodes_to_its_band():
+    from attention_swap_reid.kernels.tables import BAND_EDGES, ROI_MODES
+
+    packed = int(defines(cuda_sources.definitions())["ROI_BAND_EDGES"], 16)
+    for mode in ROI_MODES.values():
+        start, stop = (packed >> (4 * mode.code)) & 3, (packed >> (4 * mode.code + 2)) & 3
+        assert (BAND_EDGES[start], BAND_EDGES[stop]) == mode.band
+
+
+def test_the_cuda_files_take_every_table_from_the_generated_definitions():
+    """Every unit starts with the generated #defines, and no CUDA file defines one of them
+    itself (a hand-made copy of a table)."""
+    generated = defines(cuda_sources.definitions())
+    assert {"BAND_EDGE_CUT", "FILL_PYRAMID", "OUT_BFLOAT16", "ROW_LANES", "EMPTY_BOX_Y1"} <= set(generated)
     for module in cuda_sources.MODULES + ("program",):
         assert unit(module).startswith(cuda_sources.definitions())
+    for module in cuda_sources.MODULES:
+        spelled = set(defines(cuda_sources.file_text(module))) & set(generated)
+        assert not spelled, f"{module}.cu defines {spelled}, generated from kernels/tables.py"

@@ -6,11 +6,13 @@ areas, normalized masks, compatibility, donors, dilation, compositing, and every
 the inpainted holes. Inpainted pixels: at most 1 grey level apart (the kernels repeat NumPy's
 float operations in order, so they are expected equal; the bound allows a last-bit tie).
 """
+import itertools
+
 import numpy as np
 import pytest
 
-from attention_swap_reid.kernels import (AttentionAugment, AugmentConfig, DonorKeys, compatibility, composite,
-                                         dilate, draw_donors, inpaint, normalize_masks, roi_masks)
+from attention_swap_reid.kernels import (ROI_MODES, AttentionAugment, AugmentConfig, DonorKeys, compatibility,
+                                         composite, dilate, draw_donors, inpaint, normalize_masks, roi_masks)
 
 INPAINT_TOLERANCE = 1
 
@@ -28,7 +30,7 @@ def data(make_batch):
     return d
 
 
-@pytest.mark.parametrize("roi, split", [("full", 0.5), ("upper", 0.5), ("lower", 0.37)])
+@pytest.mark.parametrize("roi, split", list(itertools.product(ROI_MODES, (0.5, 0.37))))
 def test_masks_and_compatibility(cp, data, roi, split):
     host = roi_masks(data["masks"], roi, split)
     gpu = roi_masks(cp.asarray(data["masks"]), roi, split)

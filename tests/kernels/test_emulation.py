@@ -1,4 +1,4 @@
-"""The CPU emulation of the CUDA execution model (kernels/emulation_runtime.h): what it must catch
+"""The CPU emulation of the CUDA execution model (kernels/testing/emulation_runtime.h): what it must catch
 in a kernel before a GPU ever runs it, shown on small kernels written for the purpose.
 
 Real block sizes (every thread of every block runs, with its own indices), a real barrier (a
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from attention_swap_reid.kernels import cuda_sources
-from attention_swap_reid.kernels.emulation_build import POISON, EmulationError, block_level_kernels
+from attention_swap_reid.kernels.testing.emulation_build import POISON, EmulationError, block_level_kernels
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="the CUDA emulation needs g++")
 
@@ -137,7 +137,7 @@ def test_a_barrier_in_a_kernel_classified_as_grid_stride_is_an_error(emulated, k
     out = emulated.asarray(np.zeros(32, np.int32))
     kernels("hidden_barrier")((1,), (32,), (out,))
     assert emulated.asnumpy(out).tolist() == [1] * 32
-    from attention_swap_reid.kernels import emulation_build
+    from attention_swap_reid.kernels.testing import emulation_build
 
     library = emulation_build.Library(SOURCE, emulated.RawModule.keywords["build_dir"])
     sequential = library.launcher("product")  # a grid-stride kernel, run thread after thread
@@ -185,7 +185,7 @@ extern "C" __global__ void strided(const float* a, int n, float* out) {
 def test_a_traced_launch_counts_the_sectors_it_touched(tmp_path):
     """The "trace" build (benchmarks/bytes_moved.py): the 32-byte sectors of a launch's arrays
     read and written, not the shared memory nor the stack; threaded kernels included."""
-    from attention_swap_reid.kernels.emulation import installed, make_module
+    from attention_swap_reid.kernels.testing.emulation import installed, make_module
 
     with installed(make_module(tmp_path, sanitizer="trace")) as cp:
         kernel = cp.RawModule(code=TRACED, options=cuda_sources.NVRTC_OPTIONS).get_function("strided")

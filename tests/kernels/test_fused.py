@@ -1,6 +1,6 @@
 """The fused cupy path of `AttentionAugment`: bit-exact against the numpy backend end to end,
 and its cost per batch on the host: device operations and host synchronizations, counted by
-the CPU emulation of CuPy (kernels/emulation.py).
+the CPU emulation of CuPy (kernels/testing/emulation.py).
 
 What a batch may cost: at most `MAX_OPS` device operations (kernel launches and CuPy array
 operations that launch work) and no host synchronization, at B = 64 and 256 (256 x 128
@@ -109,9 +109,11 @@ def test_every_inpainter_the_table_runs_on_cupy_runs_in_the_fused_path(cp, data,
     """A method added to INPAINTERS that says it runs on cupy (and has no fused form of its own)
     runs in the fused path: donor images gathered, filled by the method with the radius the
     numpy backend gives it (a quarter of the donor ROI's box width here), composited."""
-    from attention_swap_reid.kernels.inpaint import Inpainter
+    from attention_swap_reid.kernels.inpaint import FILLS
+    from attention_swap_reid.kernels.tables import Inpainter
 
-    monkeypatch.setitem(INPAINTERS, "flat", Inpainter(flat_fill, ("numpy", "cupy"), radius=0.25))
+    monkeypatch.setitem(INPAINTERS, "flat", Inpainter(("numpy", "cupy"), radius=0.25))
+    monkeypatch.setitem(FILLS, "flat", flat_fill)
     config = AugmentConfig(p=1.0, inpaint="flat", dilate=9, bank_size=8, seed=3, **LOOSE)
     host, gpu = AttentionAugment(config, backend="numpy"), AttentionAugment(config, backend="cupy")
     args = [data[k] for k in ("images", "masks", "pids", "viewpoints")]
@@ -126,9 +128,11 @@ def test_every_inpainter_the_table_runs_on_cupy_runs_in_the_fused_path(cp, data,
 
 
 def test_a_fused_form_the_backend_does_not_have_is_refused_by_name(cp, data, monkeypatch):
-    from attention_swap_reid.kernels.inpaint import Inpainter
+    from attention_swap_reid.kernels.inpaint import FILLS
+    from attention_swap_reid.kernels.tables import Inpainter
 
-    monkeypatch.setitem(INPAINTERS, "odd", Inpainter(flat_fill, ("numpy", "cupy"), fused="no-such-form"))
+    monkeypatch.setitem(INPAINTERS, "odd", Inpainter(("numpy", "cupy"), fused="no-such-form"))
+    monkeypatch.setitem(FILLS, "odd", flat_fill)
     args = [cp.asarray(data[k]) for k in ("images", "masks", "pids", "viewpoints")]
     with pytest.raises(ValueError, match=r"inpaint='odd': its fused form 'no-such-form' is not one of \['pyramid'\]"):
         AttentionAugment(AugmentConfig(p=1.0, inpaint="odd"), backend="cupy")(*args)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from attention_swap_reid.kernels import CANVAS, normalize_masks, roi_masks
-from attention_swap_reid.kernels.masks import EMPTY_BOX
+from attention_swap_reid.kernels import CANVAS, ROI_MODES, normalize_masks, roi_masks
+from attention_swap_reid.kernels.tables import EMPTY_BOX
 
 
 def block_mask(h=16, w=8, rows=(2, 10), cols=(1, 5)):
@@ -51,7 +51,7 @@ def test_upper_and_lower_split_the_mask(make_batch, split):
 def test_empty_masks_have_no_roi():
     masks = np.zeros((3, 10, 6), np.uint8)
     masks[1, 4, 2] = 1  # one pixel: upper gets it, lower is empty
-    for roi in ("full", "upper", "lower"):
+    for roi in ROI_MODES:
         r = roi_masks(masks, roi)
         assert r.areas[0] == 0 and r.boxes[0].tolist() == list(EMPTY_BOX)
         assert not normalize_masks(r)[0].any()

@@ -1,5 +1,5 @@
 // The CUDA execution model on the CPU, for the kernels of kernels/cuda/*.cu compiled as plain C++
-// (kernels/emulation_build.py puts this header, then the CUDA program, then one launcher per
+// (kernels/testing/emulation_build.py puts this header, then the CUDA program, then one launcher per
 // kernel into one translation unit).
 //
 // A launch runs its blocks one after another, each with its real blockDim:

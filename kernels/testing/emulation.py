@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attention_swap_reid import kernels
+
 from . import emulation_build, emulation_device as device
 from .emulation_device import Recorder, internal as _internal, record as _record
 
@@ -316,8 +318,6 @@ def make_module(build_dir: Path, threads: str = "auto", sanitizer: str | None = 
 def installed(fake: types.ModuleType):
     """`fake` as `cupy` (and the modules of `kernels` that import cupy re-imported against it);
     everything restored after."""
-    from attention_swap_reid import kernels
-
     backend = ("cupy_ops", "cupy_fused")
     names = ("cupy", *(f"attention_swap_reid.kernels.{name}" for name in backend))
     saved_modules = {name: sys.modules.get(name) for name in names}
