@@ -25,9 +25,9 @@ from datetime import datetime, timedelta, timezone
 from attention_swap_reid.sweeps.figure import figure_name, write_contrasts, write_figure
 from attention_swap_reid.sweeps.plan import RunSpec, expand
 from attention_swap_reid.sweeps.report import contrast_rows, machine_line, write_report
-from attention_swap_reid.sweeps.inputs import make_inputs
+from attention_swap_reid.sweeps.inputs import load_sweep, make_inputs
 from attention_swap_reid.sweeps.runner import collect, run_one, runs_dir_lock, status, stop_all, write_results
-from attention_swap_reid.sweeps.spec import Sweep, load_sweep
+from attention_swap_reid.sweeps.spec import Sweep
 from attention_swap_reid.sweeps.stats import Cell, summarize
 from attention_swap_reid.sweeps.suite import is_suite, load_suite, write_suite_report
 from attention_swap_reid.trainer.disk import atomic_path

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from attention_swap_reid.kernels.config import ROI_MODES
-from attention_swap_reid.sweeps.plan import BASELINE_ROI
 from attention_swap_reid.sweeps.spec import Variant, variant_groups
-from attention_swap_reid.sweeps.stats import Cell
+from attention_swap_reid.sweeps.stats import BASELINE_ROI, Cell
 
 LINES = (("rank1", "o-", "tab:red"), ("rank5", "s-", "tab:orange"),
          ("rank10", "^-", "tab:green"), ("robust_mAP", "x--", "tab:purple"))  # metric, style, colour

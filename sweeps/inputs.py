@@ -1,20 +1,33 @@
-"""What a sweep's runs need made before they start: the synthetic world of the sweep's `set`
-(made once here, not by two runs side by side), and the degraded training masks of the
-variants with `degrade` (`prepare.degrade_masks`), in `<runs_dir>/masks/<variant>/`."""
+"""What a sweep reads and makes before its runs start: the sweep file and every run's trainer
+config (`load_sweep`), the synthetic world of the sweep's `set` (made once here, not by two runs
+side by side), and the degraded training masks of the variants with `degrade`
+(`prepare.degrade_masks`), in `<runs_dir>/masks/<variant>/`. `spec` and `plan` read nothing;
+this module does their reading for them."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from attention_swap_reid.prepare.degrade_masks import degrade_manifest
 from attention_swap_reid.prepare.synthetic import ensure_world
+from attention_swap_reid.sweeps.plan import degraded_manifest, expand
+from attention_swap_reid.sweeps.spec import Sweep, Variant, parse_sweep
 from attention_swap_reid.trainer.config import Config, load_config, to_dict
+from attention_swap_reid.trainer.safe_yaml import read_yaml
 
-if TYPE_CHECKING:
-    from attention_swap_reid.sweeps.spec import Sweep, Variant
+
+def load_sweep(path: str | os.PathLike) -> Sweep:
+    """Read and validate a sweep file, every run's trainer config included, before any work
+    starts; raises ConfigError naming the file and key."""
+    path = os.fspath(path)
+    sweep = parse_sweep(read_yaml(path) or {}, path)
+    sweep = replace(sweep, robustness_manifests={v.name: _scored_robustness(sweep, v)
+                                                 for v in sweep.file.variants if v.degrade is not None})
+    for run in expand(sweep):
+        load_config(sweep.file.base, list(run.overrides))
+    return sweep
 
 
 def _source_config(sweep: Sweep, variant: Variant) -> Config:
@@ -22,20 +35,15 @@ def _source_config(sweep: Sweep, variant: Variant) -> Config:
     return load_config(sweep.file.base, list(sweep.overrides + variant.overrides))
 
 
-def degraded_manifest(sweep: Sweep, variant: Variant) -> Path:
-    return sweep.runs_dir / "masks" / variant.name / "manifest.csv"
-
-
-def degrade_overrides(sweep: Sweep, variant: Variant) -> tuple[str, ...]:
-    """Trainer keys that train on the variant's degraded manifest and still score the source
-    manifest's background-swapped test set ("auto" would look beside the degraded one)."""
+def _scored_robustness(sweep: Sweep, variant: Variant) -> str | None:
+    """The robustness manifest of the variant's source config, "auto" resolved beside its
+    manifest (where the synthetic world makes one, or one is there)."""
     cfg = _source_config(sweep, variant)
     robust = cfg.data.robustness_manifest
     if robust == "auto":
         beside = Path(cfg.data.manifest).parent / "robustness.csv"
         robust = str(beside) if cfg.data.synthetic is not None or beside.is_file() else None
-    return (f"data.manifest={json.dumps(str(degraded_manifest(sweep, variant)))}", "data.synthetic=null",
-            f"data.robustness_manifest={json.dumps(robust)}")
+    return robust
 
 
 def make_inputs(sweep: Sweep, variants: list[Variant]) -> None:

@@ -1,17 +1,15 @@
 """The runs of a sweep and their order: the most informative first, so that an interrupted
-sweep still answers the question."""
+sweep still answers the question. Pure: it plans from the loaded `Sweep` (`inputs.load_sweep`)
+and reads or writes no file."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from attention_swap_reid.sweeps.inputs import degrade_overrides
-
-if TYPE_CHECKING:
-    from attention_swap_reid.sweeps.spec import Grid, Sweep
-
-BASELINE_ROI = "none"  # the roi of the p = 0 runs
+from attention_swap_reid.sweeps.spec import Grid, Sweep, Variant
+from attention_swap_reid.sweeps.stats import BASELINE_ROI
 
 
 class Tier(IntEnum):
@@ -63,6 +61,22 @@ def tier(grid: Grid, cell: GridCell) -> Tier:
     if first:
         return Tier.FIRST_ROI_AT_CORE_P if at_core_p else Tier.FIRST_ROI
     return Tier.OTHER_ROI_AT_CORE_P if at_core_p else Tier.REST
+
+
+def degraded_manifest(sweep: Sweep, variant: Variant) -> Path:
+    """Where the variant's degraded masks go (`inputs.make_inputs` writes them)."""
+    return sweep.runs_dir / "masks" / variant.name / "manifest.csv"
+
+
+def degrade_overrides(sweep: Sweep, variant: Variant) -> tuple[str, ...]:
+    """Trainer keys that train on the variant's degraded manifest and still score its source's
+    background-swapped test set (`sweep.robustness_manifests`; "auto" would look beside the
+    degraded manifest)."""
+    if variant.name not in sweep.robustness_manifests:
+        raise ValueError(f"variants: {variant.name!r} has `degrade` but the sweep was not loaded with "
+                         f"inputs.load_sweep (its source's robustness manifest is unknown)")
+    return (f"data.manifest={json.dumps(str(degraded_manifest(sweep, variant)))}", "data.synthetic=null",
+            f"data.robustness_manifest={json.dumps(sweep.robustness_manifests[variant.name])}")
 
 
 def _variant_settings(sweep: Sweep) -> dict[str, tuple[tuple[str, ...], float | None]]:

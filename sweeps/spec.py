@@ -19,24 +19,22 @@ in one table of the report, `degrade` trains on masks made worse by `prepare.deg
       - {name: erode-0.3, group: mask quality, degrade: {kind: erode, level: 0.3}}
       - {name: no-iou, group: rules, set: {augment.min_iou: 0}}
 
-Validated by `trainer.typed_tree` (every problem at once, by key path, with did-you-mean),
-then every run's trainer config is loaded before any work starts.
+`parse_sweep` validates the file's mapping with `trainer.typed_tree` (every problem at once, by
+key path, with did-you-mean) and reads nothing; `sweeps.inputs.load_sweep` reads the file, then
+every run's trainer config before any work starts.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
 from attention_swap_reid.kernels.config import ROI_MODES
 from attention_swap_reid.prepare.degrade_masks import KINDS as DEGRADE_KINDS
-from attention_swap_reid.sweeps.plan import BASELINE_ROI, expand
-from attention_swap_reid.sweeps.stats import ALL_METRICS
-from attention_swap_reid.trainer.config import load_config
-from attention_swap_reid.trainer.safe_yaml import read_yaml
+from attention_swap_reid.sweeps.stats import ALL_METRICS, BASELINE_ROI
 from attention_swap_reid.trainer.typed_tree import ConfigError, build, option, section
 
 RoiName = Literal[tuple(ROI_MODES)]
@@ -176,6 +174,9 @@ class Sweep:
     overrides: tuple[str, ...]          # "key=value" of `set`, applied to every run
     runs_dir: Path
     out: Path
+    # {name of a variant with `degrade`: the robustness manifest its runs score, the one of its
+    # masks' source config ("auto" resolved)}: read by `inputs.load_sweep`, so planning reads nothing
+    robustness_manifests: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -225,24 +226,21 @@ def _problems(spec: SweepFile, raw: dict) -> list[str]:
     return problems
 
 
-def load_sweep(path: str | os.PathLike) -> Sweep:
-    """Read and validate a sweep file (every run's trainer config included); raises ConfigError."""
-    path = os.fspath(path)
-    raw = read_yaml(path) or {}
+def parse_sweep(raw: object, source: str) -> Sweep:
+    """Validate the mapping read from the sweep file `source` (paths relative to the working
+    directory); raises ConfigError naming `source` and every problem. Reads no file: the trainer
+    configs are checked by `inputs.load_sweep`."""
     if not isinstance(raw, dict):
-        raise ConfigError([f"top level: expected a mapping, got {raw!r}"], path)
+        raise ConfigError([f"top level: expected a mapping, got {raw!r}"], source)
     problems: list[str] = []
     spec = build(SweepFile, raw, "", problems)
     problems += _problems(spec, raw)
     if problems:
-        raise ConfigError(problems, path)
-    name = Path(path).stem
+        raise ConfigError(problems, source)
+    name = Path(source).stem
     spec = replace(spec, grid=replace(spec.grid, core_p=spec.grid.core_p or spec.grid.p),
                    notes=spec.notes.strip())
-    sweep = Sweep(source=path, file=spec,
-                  overrides=as_overrides(spec.set),
-                  runs_dir=Path(spec.runs_dir or f"runs/{name}"),
-                  out=Path(spec.out or f"experiments/{name}"))
-    for run in expand(sweep):  # every run's config is valid before any work starts
-        load_config(spec.base, list(run.overrides))
-    return sweep
+    return Sweep(source=source, file=spec,
+                 overrides=as_overrides(spec.set),
+                 runs_dir=Path(spec.runs_dir or f"runs/{name}"),
+                 out=Path(spec.out or f"experiments/{name}"))

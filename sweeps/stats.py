@@ -12,9 +12,9 @@ from scipy import special
 
 from attention_swap_reid.kernels.config import ROI_MODES
 from attention_swap_reid.prepare.synth_extras import PROBES
-from attention_swap_reid.sweeps.plan import BASELINE_ROI
 from attention_swap_reid.trainer.summary import COLUMNS
 
+BASELINE_ROI = "none"  # the roi of the p = 0 runs (the baseline's cell)
 METRICS = tuple(key for _, key in COLUMNS)  # rank1, rank5, rank10, mAP, mINP, robust_mAP, ...
 PROBE_METRICS = tuple(f"{name}_{key}" for name in PROBES for key in ("rank1", "mAP"))  # neutral_mAP, ...
 ALL_METRICS = METRICS + PROBE_METRICS

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from attention_swap_reid.sweeps.figure import figure_name, write_trend
+from attention_swap_reid.sweeps.inputs import load_sweep
 from attention_swap_reid.sweeps.report import ci, p_holm, sweep_section
-from attention_swap_reid.sweeps.spec import Sweep, load_sweep
+from attention_swap_reid.sweeps.spec import Sweep
 from attention_swap_reid.sweeps.stats import Cell, holm, mean_sd, paired
 from attention_swap_reid.trainer.disk import atomic_path, atomic_write_text, disk_error
 from attention_swap_reid.trainer.safe_yaml import read_yaml

@@ -12,8 +12,8 @@ import yaml
 
 from attention_swap_reid.sweeps import cli, inputs, runner
 from attention_swap_reid.sweeps import stats as rep
+from attention_swap_reid.sweeps.inputs import load_sweep
 from attention_swap_reid.sweeps.plan import expand
-from attention_swap_reid.sweeps.spec import load_sweep
 from attention_swap_reid.trainer.config import ConfigError, load_config
 from tests.sweeps.test_variants import _write_sweep
 

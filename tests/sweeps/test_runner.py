@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from attention_swap_reid.sweeps import cli, runner
+from attention_swap_reid.sweeps.inputs import load_sweep
 from attention_swap_reid.sweeps.plan import expand
-from attention_swap_reid.sweeps.spec import load_sweep
 from attention_swap_reid.sweeps.stats import METRICS
 from tests.sweeps.test_sweep import FakeRun, _write_sweep
 

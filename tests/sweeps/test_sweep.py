@@ -15,9 +15,10 @@ from scipy import stats as sp
 from attention_swap_reid.sweeps import cli, runner
 from attention_swap_reid.sweeps import stats as rep
 from attention_swap_reid.sweeps.figure import write_figure
+from attention_swap_reid.sweeps.inputs import load_sweep
 from attention_swap_reid.sweeps.plan import expand
 from attention_swap_reid.sweeps.report import verdict, write_report
-from attention_swap_reid.sweeps.spec import Reference, load_sweep
+from attention_swap_reid.sweeps.spec import Reference
 from attention_swap_reid.sweeps.suite import load_suite
 from attention_swap_reid.trainer.config import ConfigError, load_config
 

@@ -16,10 +16,9 @@ from attention_swap_reid.dali_pipes import read_manifest
 from attention_swap_reid.sweeps import cli, runner
 from attention_swap_reid.sweeps import stats as rep
 from attention_swap_reid.sweeps.figure import write_figure
-from attention_swap_reid.sweeps.inputs import degraded_manifest, make_inputs
-from attention_swap_reid.sweeps.plan import expand
+from attention_swap_reid.sweeps.inputs import load_sweep, make_inputs
+from attention_swap_reid.sweeps.plan import degraded_manifest, expand
 from attention_swap_reid.sweeps.report import write_report
-from attention_swap_reid.sweeps.spec import load_sweep
 from attention_swap_reid.trainer.config import ConfigError, load_config
 from tests.sweeps.test_sweep import ci_text
 

@@ -2,7 +2,7 @@
 alias bombs, deep nesting and repeated keys in one line, and reads 1e-3 as a number."""
 import pytest
 
-from attention_swap_reid.sweeps.spec import load_sweep
+from attention_swap_reid.sweeps.inputs import load_sweep
 from attention_swap_reid.sweeps.suite import is_suite, load_suite
 from attention_swap_reid.trainer.config import ConfigError, from_dict, load_config
 from attention_swap_reid.trainer.safe_yaml import MAX_DEPTH, MAX_VALUES, read_yaml
