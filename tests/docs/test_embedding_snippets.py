@@ -17,8 +17,14 @@ def snippet(heading: str) -> str:
 
 @pytest.fixture
 def offline(monkeypatch):
+    """No network connection; local (Unix) sockets stay open: the loader's source worker
+    processes come from multiprocessing's fork server, reached through one."""
+    connect = socket.socket.connect
+
     def refuse(self, address):
-        raise OSError(f"the snippet tried to connect to {address}")
+        if self.family != socket.AF_UNIX:
+            raise OSError(f"the snippet tried to connect to {address}")
+        return connect(self, address)
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
