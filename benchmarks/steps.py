@@ -69,14 +69,14 @@ def endless(loader) -> Iterator[dict]:
 
 
 def loader_step(manifest: str, size: tuple[int, int], batch: int, device: str, threads: int, augment,
-                seed: int = 0, **options) -> Step:
-    """One batch of our `ReIDLoader` (decode + resize [+ augmentation] + BoT augs); `options`
-    are extra `ReIDLoader` keyword arguments (where the augmentation runs, the mask source).
-    The manifest is not re-validated (the benchmark checks it once)."""
-    from attention_swap_reid.dali_pipes import ReIDLoader
+                seed: int = 0, **placement) -> Step:
+    """One batch of our `ReIDLoader` (decode + resize [+ augmentation] + BoT augs); `placement`
+    are `dali_pipes.Placement` fields besides the threads (where the augmentation runs, the mask
+    source). The manifest is not re-validated (the benchmark checks it once)."""
+    from attention_swap_reid.dali_pipes import Placement, ReIDLoader
 
     loader = ReIDLoader(manifest, split="train", batch_size=batch, num_instances=4, size=size, augment=augment,
-                        device=device, seed=seed, num_threads=threads, validate=False, **options)
+                        device=device, seed=seed, validate=False, placement=Placement(num_threads=threads, **placement))
     batches = endless(loader)
 
     def step() -> int:

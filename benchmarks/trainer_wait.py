@@ -42,7 +42,7 @@ def trainer_data_wait(manifest: str, size: tuple[int, int], augment, threads: in
     "img_s" (training images/s with the loader), "model_img_s" (the same steps fed one cached
     batch: the model's own rate), "model_data_wait", "steps", "batch", "amp", "model".
     """
-    from attention_swap_reid.dali_pipes import ReIDLoader
+    from attention_swap_reid.dali_pipes import Placement, ReIDLoader
     from attention_swap_reid.trainer.engine import train_one_epoch
     from attention_swap_reid.trainer.losses import ReIDLoss
     from attention_swap_reid.trainer.model import build_model
@@ -51,7 +51,7 @@ def trainer_data_wait(manifest: str, size: tuple[int, int], augment, threads: in
     torch_device = torch.device("cuda" if device == "gpu" else "cpu")
     torch.backends.cudnn.benchmark = True
     loader = ReIDLoader(manifest, split="train", batch_size=batch, num_instances=4, size=size, augment=augment,
-                        device=device, seed=seed, num_threads=threads, validate=False)
+                        device=device, seed=seed, validate=False, placement=Placement(num_threads=threads))
     net = build_model(model, loader.num_classes).to(torch_device)
     if device == "gpu":
         net = net.to(memory_format=torch.channels_last)  # what the engine feeds it under AMP

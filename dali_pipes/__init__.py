@@ -9,6 +9,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "ReIDLoader": ".loader", "EvalLoader": ".loader",
+    "BotOptions": ".sources", "OutputFormat": ".output_format", "Placement": ".placement",
     "check_manifest": ".check", "ImageLimits": ".check",
     "CheckedManifest": ".checked", "checked_manifest": ".checked",
     "read_manifest": ".manifest", "write_manifest": ".manifest",

@@ -2,12 +2,13 @@
 
 fast-reid (JDAI-CV/fast-reid) — return these from a `DefaultTrainer` subclass::
 
-    build_train_loader(cfg) -> FastReIDTrainLoader(ReIDLoader(..., normalize=False))
-    build_test_loader(cfg, name) -> fastreid_test_loader(EvalLoader(..., "query", normalize=False),
-                                                         EvalLoader(..., "gallery", normalize=False))
+    raw = OutputFormat(normalize=False)
+    build_train_loader(cfg) -> FastReIDTrainLoader(ReIDLoader(..., output=raw))
+    build_test_loader(cfg, name) -> fastreid_test_loader(EvalLoader(..., "query", output=raw),
+                                                         EvalLoader(..., "gallery", output=raw))
 
 Its models subtract their own pixel mean and divide by their std, in place, so the loaders
-must deliver float pixels in 0-255 (`normalize=False`); batches stay on the loader's device
+must deliver float pixels in 0-255 (`OutputFormat(normalize=False)`); batches stay on the loader's device
 ("gpu" when the model is on one).
 
 torchreid (KaiyangZhou/deep-person-reid) — give its engines a `TorchreidDataManager(train,
@@ -38,7 +39,8 @@ def _check_normalize(loader, normalize: bool, framework: str) -> None:
     if loader.output.normalize != normalize:
         want = "ImageNet-normalized images (normalize=True)" if normalize else \
             "float pixels in 0-255 (normalize=False: its models normalize their input themselves)"
-        raise ValueError(f"{framework} takes {want}; build the {type(loader).__name__} with normalize={normalize}")
+        raise ValueError(f"{framework} takes {want}; build the {type(loader).__name__} with "
+                         f"output=OutputFormat(normalize={normalize})")
 
 
 def _engine_count(adapter, frame: FrameType | None, holder: str, count: str) -> int | None:
@@ -68,7 +70,7 @@ class _Dataset:
 
 
 class FastReIDTrainLoader:
-    """A `ReIDLoader` (built with `normalize=False`) as fast-reid's training data loader.
+    """A `ReIDLoader` (built with `output=OutputFormat(normalize=False)`) as fast-reid's training data loader.
 
     fast-reid's `SimpleTrainer` calls `iter()` once and `next()` at every step, and
     `DefaultTrainer` sizes an epoch as `len(loader.dataset) // IMS_PER_BATCH` and its

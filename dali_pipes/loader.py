@@ -19,6 +19,7 @@ from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, Sample
 from attention_swap_reid.dali_pipes.mask_bank import MaskBank
 from attention_swap_reid.dali_pipes.output_format import OutputFormat
 from attention_swap_reid.dali_pipes.pipeline import eval_pipeline, train_pipeline
+from attention_swap_reid.dali_pipes.placement import Placement
 from attention_swap_reid.dali_pipes.sampler import PKSampler
 from attention_swap_reid.dali_pipes.sizes import parse_size
 from attention_swap_reid.dali_pipes.sources import BotOptions, EvalSource, TrainSource
@@ -26,8 +27,17 @@ from attention_swap_reid.kernels import AttentionAugment, AugmentConfig, bot_tai
 
 warn_on_mismatch()  # DALI / CuPy of another CUDA major than torch's: one warning, at import
 
-AUGMENT_IN = ("auto", "pipeline", "iterator")
-MASK_SOURCES = ("png", "bank")
+OPTIONS = {"bot": BotOptions, "output": OutputFormat, "placement": Placement}
+"""The loaders' grouped options: parameter name -> the class its value must be."""
+
+
+def _check_options(**given) -> None:
+    """Each grouped option (`OPTIONS`) is an instance of its class (which checks its own fields)."""
+    for name, value in given.items():
+        kind = OPTIONS[name]
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be a dali_pipes.{kind.__name__} (e.g. {name}={kind.__name__}()), "
+                            f"got {type(value).__name__}")
 
 
 def _checked(manifest, split: str, validate: bool, **options) -> CheckedManifest:
@@ -75,74 +85,76 @@ class ReIDLoader:
     augmentation's own seed; the epoch advances by one after each full pass unless
     `set_epoch` says otherwise. Batches (dict, tensors on the loader's device)::
 
-        images      (B, 3, H, W) float32, ImageNet-normalized (see the output format below)
+        images      (B, 3, H, W) float32, ImageNet-normalized (or as `output` says)
         labels      (B,) int64   contiguous training label 0..num_classes-1
         pids, camids, viewpoints, indices, donor_pids   (B,) int64
         swapped     (B,) bool
         masks       (B, H, W, 1) uint8 {0, 1}, after the same flip/crop (return_masks=True only)
 
-    Where the work runs (the batches are the same either way, see
-    `benchmarks/results/README.md` for the measurements behind the defaults):
-    `augment_in="pipeline"` runs the augmentation inside the DALI graph (`fn.python_function`,
-    which hands it per-sample lists) and the BoT tail as DALI operators; "iterator" lets DALI
-    decode and resize only, and runs the augmentation and the BoT tail on the iterator's dense
-    batch, on torch's current stream: on the GPU a few fused CUDA kernels with every input
-    already on the device and no host sync. "auto" (default) is "pipeline" on the CPU, where it
-    overlaps with the consumer, and "iterator" on the GPU. `mask_source="bank"` decodes the
-    training masks once, at construction, into a bit-packed `MaskBank` (copied to the GPU in GPU
-    mode) gathered by sample index; "png" decodes every batch's PNG masks.
+    Example::
 
-    `manifest`: a manifest path, whose training rows are checked (files decode, masks fit)
-    before anything runs (bad input raises `ManifestError` naming every bad row); or a
-    `CheckedManifest` (`dali_pipes.checked`: a run checks its manifest once and gives it to all
-    its loaders); or a list of `Sample` the caller has checked. Training rows without a person
-    mask (none given, or an empty one: a detector found nobody) are an error unless
-    `unmasked="keep"` (they train without the augmentation and are never donors) or "drop"
-    (left out); `unmasked_rows` lists their manifest row numbers.
+        ReIDLoader("manifest.csv", batch_size=64, num_instances=4, augment=AugmentConfig(p=0.5),
+                   output=OutputFormat(normalize=False), placement=Placement(num_threads=4))
 
-    The source of each batch (its files' bytes, labels and drawn BoT parameters) runs in
-    `source_workers` worker processes (DALI's parallel external source), so no image or mask
-    file is opened on the training process's main thread; 0 runs it on the main thread.
-
-    Output format (`OutputFormat`): `normalize=False` gives float pixels in 0-255 (what
-    fast-reid's models take), `dtype` "float16" / "bfloat16" halves the batch, `channels_last`
-    gives channels_last tensors; applied inside the tail, except bfloat16 in DALI, which is a cast
-    of the float32 result.
+    Parameters (all but `manifest` keyword-only; a wrong value raises a one-line error naming it):
+        manifest (str | os.PathLike | CheckedManifest | list[Sample]): a manifest path, whose
+            `split` rows are checked (files decode, masks fit) before anything runs (bad input
+            raises `ManifestError` naming every bad row); or a `CheckedManifest`
+            (`dali_pipes.checked`: a run checks its manifest once and gives it to all its
+            loaders); or a list of `Sample` the caller has checked.
+        split (str, default "train"): the manifest split to train on: "train", "query" or "gallery".
+        batch_size (int, default 64): images per batch, a multiple of `num_instances`.
+        num_instances (int, default 4): images per identity in a batch (K of PK sampling;
+            P = batch_size // num_instances identities).
+        size (tuple[int, int] | str, default (256, 128)): output (H, W), or "HxW" such as "256x128".
+        augment (AugmentConfig | None, default None): the attention augmentation
+            (`kernels.AugmentConfig`); None or p = 0 trains without it.
+        device (str, default "auto"): where DALI runs and the batches live: "cpu", "gpu" or
+            "cuda" (torch's current GPU), "cuda:N", or "auto" (the GPU if torch sees one).
+        shard_id (int, default 0): this process's shard, 0 <= shard_id < num_shards.
+        num_shards (int, default 1): processes sharing the epoch (one per rank under torchrun);
+            each gets a disjoint part of every epoch.
+        seed (int, default 0): seed of the PK sampling and of the BoT draws.
+        letterbox (bool, default False): pad each image to the output's aspect ratio by edge
+            replication before resizing, instead of stretching it.
+        bot (BotOptions, default BotOptions()): the BoT augmentation's flip and erasing
+            probabilities and padding before the crop (`dali_pipes.BotOptions`).
+        return_masks (bool, default False): also yield ``masks``, flipped and cropped as the images.
+        output (OutputFormat, default OutputFormat()): how images are delivered
+            (`dali_pipes.OutputFormat`): `normalize=False` gives float pixels in 0-255 (what
+            fast-reid's models take), `dtype` "float16" / "bfloat16" halves the batch,
+            `channels_last` gives channels_last tensors; applied inside the tail, except bfloat16
+            in DALI, which is a cast of the float32 result.
+        unmasked (str, default "error"): training rows without a person mask (none given, or an
+            empty one: a detector found nobody) are an error ("error"), train without the
+            augmentation and are never donors ("keep"), or are left out ("drop");
+            `unmasked_rows` lists their manifest row numbers.
+        validate (bool, default True): with a manifest path, decode every file of `split` to
+            check it first (False only parses the manifest); ignored for checked rows.
+        placement (Placement, default Placement()): where the work runs, none of which changes a
+            batch (`dali_pipes.Placement`): the augmentation in the DALI graph or after the
+            iterator, masks from a mask bank or PNG, the source's worker processes (the files of
+            each batch are read there, never on the main thread), DALI's threads and prefetch.
     """
 
-    def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "train",
-                 batch_size: int = 64,
-                 num_instances: int = 4, size: tuple[int, int] | str = (256, 128), augment=None,
-                 device: str = "auto", shard_id: int = 0, num_shards: int = 1, seed: int = 0,
-                 num_threads: int = 2, letterbox: bool = False, flip: float = 0.5, pad: int = 10,
-                 erasing: float = 0.5, return_masks: bool = False, validate: bool = True, prefetch: int = 2,
-                 augment_in: str = "auto", mask_source: str = "bank", unmasked: str = "error",
-                 normalize: bool = True, dtype: str = "float32", channels_last: bool = False,
-                 source_workers: int = 1):
+    def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], *, split: str = "train",
+                 batch_size: int = 64, num_instances: int = 4, size: tuple[int, int] | str = (256, 128),
+                 augment: AugmentConfig | None = None, device: str = "auto", shard_id: int = 0,
+                 num_shards: int = 1, seed: int = 0, letterbox: bool = False, bot: BotOptions = BotOptions(),
+                 return_masks: bool = False, output: OutputFormat = OutputFormat(), unmasked: str = "error",
+                 validate: bool = True, placement: Placement = Placement()):
         if augment is not None and not isinstance(augment, AugmentConfig):
             raise TypeError(f"augment must be a kernels.AugmentConfig (e.g. AugmentConfig(**settings)) or None, "
                             f"got {type(augment).__name__}")
+        _check_options(bot=bot, output=output, placement=placement)
         if unmasked not in UNMASKED_ACTIONS:
             raise ValueError(f"unmasked must be one of {list(UNMASKED_ACTIONS)}, got {unmasked!r}")
-        if augment_in not in AUGMENT_IN:
-            raise ValueError(f"augment_in must be one of {list(AUGMENT_IN)}, got {augment_in!r}")
-        if mask_source not in MASK_SOURCES:
-            raise ValueError(f"mask_source must be one of {list(MASK_SOURCES)}, got {mask_source!r}")
         size = parse_size(size)
         if batch_size % num_instances:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of num_instances ({num_instances})")
-        for name, value in (("flip", flip), ("erasing", erasing)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
-        if pad < 0:
-            raise ValueError(f"pad must be >= 0, got {pad}")
-        if not isinstance(source_workers, int) or source_workers < 0:
-            raise ValueError(f"source_workers must be an integer >= 0, got {source_workers!r}")
-        self.output = OutputFormat(normalize, dtype, channels_last)
+        self.bot, self.output, self.placement = bot, output, placement
         self.device_id = resolve_device(device)
-        if augment_in == "auto":
-            augment_in = "pipeline" if self.device_id is None else "iterator"
-        self.augment_in = augment_in
+        self.augment_in = augment_in = placement.resolved(gpu=self.device_id is not None)
         augmenting = augment is not None and augment.p > 0
         checked = _checked(manifest, split, validate, masks=augmenting or return_masks, unmasked=unmasked)
         self.samples = checked.rows(split, drop_unmasked=augmenting and unmasked == "drop")
@@ -155,9 +167,10 @@ class ReIDLoader:
         self.size = size
         self._return_masks = return_masks
         self._bank = None
-        if augmenting and mask_source == "bank":
-            self._bank = MaskBank.build(self.samples, self.size, letterbox=letterbox, num_threads=num_threads)
-        self._source = TrainSource(self.samples, labels, sampler, self.size, BotOptions(flip, pad, erasing),
+        if augmenting and placement.mask_source == "bank":
+            self._bank = MaskBank.build(self.samples, self.size, letterbox=letterbox,
+                                        num_threads=placement.num_threads)
+        self._source = TrainSource(self.samples, labels, sampler, self.size, bot,
                                    with_masks=(augmenting and self._bank is None) or return_masks)
         in_graph = augment_in == "pipeline"
         self._augment = None
@@ -170,9 +183,10 @@ class ReIDLoader:
             op = AugmentOp(self._augment, lambda: self._running_epoch, self._bank) if in_graph and self._augment \
                 else None
             return train_pipeline(self._source, batch_size=batch_size, size=self.size, augment_op=op,
-                                  device_id=self.device_id, num_threads=num_threads, seed=seed,
-                                  letterbox=letterbox, bot=in_graph, return_masks=return_masks, prefetch=prefetch,
-                                  output=self.output, source_workers=source_workers)
+                                  device_id=self.device_id, num_threads=placement.num_threads, seed=seed,
+                                  letterbox=letterbox, bot=in_graph, return_masks=return_masks,
+                                  prefetch=placement.prefetch, output=self.output,
+                                  source_workers=placement.source_workers)
 
         self._epochs = _DaliEpochs(build)
         self._after_iterator = None if in_graph else self._augment_and_finish
@@ -259,20 +273,41 @@ class ReIDLoader:
 
 class EvalLoader:
     """Every image of one split (query or gallery) exactly once, in manifest order, no
-    augmentation. Batches: ``images`` (B, 3, H, W) float32 normalized (or as `normalize`,
-    `dtype`, `channels_last` say, as for `ReIDLoader`), ``pids``, ``camids``, ``indices`` (B,)
-    int64 (row index into `samples`); with ``flip_test=True`` also ``images_flipped`` (the
-    horizontal mirror, for flip-test feature averaging); with ``return_masks=True`` also
-    ``masks`` (B, H, W, 1) uint8 {0, 1}, resized as in training (empty where a row has none)."""
+    augmentation. Batches: ``images`` (B, 3, H, W) float32 normalized (or as `output` says),
+    ``pids``, ``camids``, ``indices`` (B,) int64 (row index into `samples`); with
+    ``flip_test=True`` also ``images_flipped`` (the horizontal mirror, for flip-test feature
+    averaging); with ``return_masks=True`` also ``masks`` (B, H, W, 1) uint8 {0, 1}, resized as
+    in training (empty where a row has none).
 
-    def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "query",
-                 batch_size: int = 128,
-                 size: tuple[int, int] | str = (256, 128), device: str = "auto", num_threads: int = 2,
-                 letterbox: bool = False, flip_test: bool = False, validate: bool = True, prefetch: int = 2,
-                 normalize: bool = True, dtype: str = "float32", channels_last: bool = False,
-                 return_masks: bool = False):
+    Parameters (all but `manifest` and `split` keyword-only; a wrong value raises a one-line
+    error naming it):
+        manifest (str | os.PathLike | CheckedManifest | list[Sample]): a manifest path, whose
+            `split` rows are checked first (bad input raises `ManifestError` naming every bad
+            row); or a `CheckedManifest`; or a list of `Sample` the caller has checked.
+        split (str, default "query"): the split to read: "query", "gallery" or "train".
+        batch_size (int, default 128): images per batch (the last one may be smaller).
+        size (tuple[int, int] | str, default (256, 128)): output (H, W), or "HxW" such as "256x128".
+        device (str, default "auto"): where DALI runs and the batches live: "cpu", "gpu" or
+            "cuda" (torch's current GPU), "cuda:N", or "auto" (the GPU if torch sees one).
+        letterbox (bool, default False): pad each image to the output's aspect ratio by edge
+            replication before resizing, instead of stretching it (as the training loader did).
+        flip_test (bool, default False): also yield ``images_flipped``.
+        return_masks (bool, default False): also yield ``masks``; the rows' masks are checked too.
+        output (OutputFormat, default OutputFormat()): how images are delivered, as for
+            `ReIDLoader` (`dali_pipes.OutputFormat`: normalize, dtype, channels_last).
+        validate (bool, default True): with a manifest path, decode every file of `split` to
+            check it first (False only parses the manifest); ignored for checked rows.
+        placement (Placement, default Placement()): DALI's threads and prefetch depth
+            (`dali_pipes.Placement`; its other fields concern the training loader only).
+    """
+
+    def __init__(self, manifest: str | os.PathLike | CheckedManifest | list[Sample], split: str = "query", *,
+                 batch_size: int = 128, size: tuple[int, int] | str = (256, 128), device: str = "auto",
+                 letterbox: bool = False, flip_test: bool = False, return_masks: bool = False,
+                 output: OutputFormat = OutputFormat(), validate: bool = True, placement: Placement = Placement()):
+        _check_options(output=output, placement=placement)
         size = parse_size(size)
-        self.output = OutputFormat(normalize, dtype, channels_last)
+        self.output, self.placement = output, placement
         self.device_id = resolve_device(device)
         self.samples = _checked(manifest, split, validate, masks=return_masks).rows(split)
         self.flip_test = flip_test
@@ -280,8 +315,8 @@ class EvalLoader:
         source = EvalSource(self.samples, batch_size, with_masks=return_masks)
         self._len = len(source)
         self._epochs = _DaliEpochs(lambda: eval_pipeline(
-            source, batch_size=batch_size, size=size, device_id=self.device_id,
-            num_threads=num_threads, letterbox=letterbox, prefetch=prefetch, output=self.output))
+            source, batch_size=batch_size, size=size, device_id=self.device_id, num_threads=placement.num_threads,
+            letterbox=letterbox, prefetch=placement.prefetch, output=self.output))
 
     def __len__(self) -> int:
         return self._len

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import cv2
 import numpy as np
@@ -64,13 +65,29 @@ class RowLayout:
         return self.mask_at + self.mask_bytes
 
 
-@dataclass
+@dataclass(frozen=True)
 class BotOptions:
-    """BoT augmentation settings: flip probability, zero padding before the crop, erasing probability."""
+    """The BoT augmentation (Luo et al., "Bag of Tricks"), drawn per sample after the attention
+    augmentation.
+
+    flip: float in [0, 1], default 0.5. Probability of a horizontal flip.
+    pad: int >= 0, default 10. Zero padding (pixels, each side) before the random crop back to
+        the output size; 0 crops nothing away.
+    erasing: float in [0, 1], default 0.5. Probability of random erasing (one rectangle filled
+        with the mean colour).
+    """
 
     flip: float = 0.5
     pad: int = 10
     erasing: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("flip", "erasing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+        if isinstance(self.pad, bool) or not isinstance(self.pad, Integral) or self.pad < 0:
+            raise ValueError(f"pad must be an integer >= 0, got {self.pad!r}")
 
 
 class TrainSource:

@@ -1,5 +1,5 @@
 """The flip and pad + crop of the training graph in torch, for the masks that
-``ReIDLoader(augment_in="iterator", return_masks=True)`` returns: the images get the same
+``ReIDLoader(return_masks=True, placement=Placement(augment_in="iterator"))`` returns: the images get the same
 parameters in `kernels.bot_tail` (after the iterator) or in DALI (in the graph).
 """
 from __future__ import annotations

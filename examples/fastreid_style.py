@@ -11,12 +11,13 @@ installed, return the same objects from a `DefaultTrainer` subclass instead::
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return FastReIDTrainLoader(ReIDLoader(manifest, ..., normalize=False))
+        return FastReIDTrainLoader(ReIDLoader(manifest, ..., output=OutputFormat(normalize=False)))
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        return fastreid_test_loader(EvalLoader(manifest, "query", ..., normalize=False),
-                                    EvalLoader(manifest, "gallery", ..., normalize=False))
+        raw = OutputFormat(normalize=False)
+        return fastreid_test_loader(EvalLoader(manifest, "query", ..., output=raw),
+                                    EvalLoader(manifest, "gallery", ..., output=raw))
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes import EvalLoader, OutputFormat, ReIDLoader
 from attention_swap_reid.dali_pipes.adapters import FastReIDTrainLoader, fastreid_test_loader
 from attention_swap_reid.dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
 from attention_swap_reid.dali_pipes.sizes import size_argument
@@ -81,13 +82,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
     args = parser.parse_args(argv)
 
-    size, batch_size = args.size, 16
+    size, batch_size, raw = args.size, 16, OutputFormat(normalize=False)  # fast-reid's models normalize themselves
     train = ReIDLoader(args.manifest, batch_size=batch_size, num_instances=4, size=size, device=args.device,
-                       augment=AugmentConfig(p=0.5, seed=0), normalize=False)
+                       augment=AugmentConfig(p=0.5, seed=0), output=raw)
     device = "cuda" if train.device_id is not None else "cpu"
     data_loader = FastReIDTrainLoader(train)
     test_loader, num_query = fastreid_test_loader(
-        *(EvalLoader(args.manifest, split, size=size, device=args.device, normalize=False)
+        *(EvalLoader(args.manifest, split, size=size, device=args.device, output=raw)
           for split in ("query", "gallery")))
 
     torch.manual_seed(0)

@@ -35,7 +35,7 @@ from attention_swap_reid.trainer.checkpoint import load_checkpoint, load_weights
 from attention_swap_reid.trainer.config import Config, ConfigError, load_config
 from attention_swap_reid.trainer.errors import TrainerError
 from attention_swap_reid.trainer.features import extract_features
-from attention_swap_reid.trainer.fit import make_model, model_settings
+from attention_swap_reid.trainer.fit import loader_placement, make_model, model_settings
 from attention_swap_reid.trainer.model import ReIDModel
 from attention_swap_reid.trainer.preflight import resolve_devices
 
@@ -140,9 +140,9 @@ def features_of(model: ReIDModel, cfg: Config, manifest: str | os.PathLike | lis
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
     device, loader_device = devices or resolve_devices(cfg)
     try:
-        loader = EvalLoader(manifest, split=split, batch_size=batch_size or cfg.loader.eval_batch_size,
+        loader = EvalLoader(manifest, split, batch_size=batch_size or cfg.loader.eval_batch_size,
                             size=tuple(cfg.data.size), device=loader_device, letterbox=cfg.data.letterbox,
-                            num_threads=cfg.loader.num_threads)
+                            placement=loader_placement(cfg))
     except ManifestError:
         raise
     except ValueError as e:  # e.g. no row of that split

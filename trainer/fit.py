@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes import BotOptions, EvalLoader, Placement, ReIDLoader
 from attention_swap_reid.dali_pipes.check import ImageLimits
 from attention_swap_reid.dali_pipes.checked import CheckedManifest, checked_manifest
 from attention_swap_reid.dali_pipes.manifest import UNMASKED_ACTIONS, ManifestError
@@ -72,14 +72,20 @@ def manifest_notes(manifests: dict[str, CheckedManifest]) -> list[str]:
     return notes
 
 
+def loader_placement(cfg: Config) -> Placement:
+    """The loaders' `Placement` from the `loader` section (where the work runs, DALI's threads)."""
+    lc = cfg.loader
+    return Placement(augment_in=lc.augment_in, mask_source=lc.mask_source, num_threads=lc.num_threads)
+
+
 def make_eval_sets(cfg: Config, loader_device: str, manifests: dict[str, CheckedManifest]) -> dict:
     """{"test": (query, gallery)} EvalLoaders, plus "robust" on the background-swapped set and one
     per probe set of `manifests`. When every test query has a person mask, the test query loader
     returns the masks too (for the attention share)."""
     def pair(checked: CheckedManifest, masks: bool = False) -> tuple:
-        return tuple(EvalLoader(checked, split=split, batch_size=cfg.loader.eval_batch_size,
-                                size=tuple(cfg.data.size), device=loader_device, letterbox=cfg.data.letterbox,
-                                num_threads=cfg.loader.num_threads, return_masks=masks and split == "query")
+        return tuple(EvalLoader(checked, split, batch_size=cfg.loader.eval_batch_size, size=tuple(cfg.data.size),
+                                device=loader_device, letterbox=cfg.data.letterbox,
+                                return_masks=masks and split == "query", placement=loader_placement(cfg))
                      for split in ("query", "gallery"))
     queries = manifests["test"].splits.get("query", [])
     sets = {"test": pair(manifests["test"], masks=bool(queries) and all(s.mask for s in queries))}
@@ -131,14 +137,13 @@ def _train_loader(cfg: Config, p: float, info: DistInfo, loader_device: str, dat
     if p > 0:
         fields = {k: v for k, v in asdict(cfg.augment).items() if k != "p"}
         augment = AugmentConfig(p=p, seed=cfg.train.seed, **fields)
+    lc = cfg.loader
+    bot = BotOptions(flip=lc.flip, pad=lc.pad, erasing=lc.erasing)
     try:
-        return ReIDLoader(data, split="train", batch_size=cfg.loader.batch_p * cfg.loader.batch_k,
-                          num_instances=cfg.loader.batch_k, size=tuple(cfg.data.size), augment=augment,
-                          device=loader_device, shard_id=info.rank, num_shards=info.world_size,
-                          seed=cfg.train.seed, num_threads=cfg.loader.num_threads, letterbox=cfg.data.letterbox,
-                          flip=cfg.loader.flip, pad=cfg.loader.pad, erasing=cfg.loader.erasing,
-                          augment_in=cfg.loader.augment_in, mask_source=cfg.loader.mask_source,
-                          unmasked=cfg.data.unmasked)
+        return ReIDLoader(data, split="train", batch_size=lc.batch_p * lc.batch_k, num_instances=lc.batch_k,
+                          size=tuple(cfg.data.size), augment=augment, device=loader_device, shard_id=info.rank,
+                          num_shards=info.world_size, seed=cfg.train.seed, letterbox=cfg.data.letterbox, bot=bot,
+                          unmasked=cfg.data.unmasked, placement=loader_placement(cfg))
     except ManifestError:
         raise
     except ValueError as e:

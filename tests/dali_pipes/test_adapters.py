@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader, read_manifest
+from attention_swap_reid.dali_pipes import EvalLoader, OutputFormat, Placement, ReIDLoader, read_manifest
 from attention_swap_reid.dali_pipes.adapters import (FastReIDTrainLoader, TorchreidDataManager,
                                                      fastreid_test_loader)
 from attention_swap_reid.dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
@@ -13,14 +13,17 @@ from attention_swap_reid.kernels import AugmentConfig
 SIZE = (64, 32)
 
 
+ONE_THREAD = Placement(num_threads=1)
+
+
 def train_loader(manifest, normalize):
-    return ReIDLoader(manifest, batch_size=8, num_instances=4, size=SIZE, device="cpu", num_threads=1,
-                      normalize=normalize)
+    return ReIDLoader(manifest, batch_size=8, num_instances=4, size=SIZE, device="cpu", placement=ONE_THREAD,
+                      output=OutputFormat(normalize=normalize))
 
 
 def eval_loader(manifest, split, normalize):
-    return EvalLoader(manifest, split=split, batch_size=5, size=SIZE, device="cpu", num_threads=1,
-                      normalize=normalize)
+    return EvalLoader(manifest, split, batch_size=5, size=SIZE, device="cpu", placement=ONE_THREAD,
+                      output=OutputFormat(normalize=normalize))
 
 
 class FastReIDBaselinePreprocess:
@@ -125,9 +128,10 @@ def test_fastreid_evaluation_reads_query_then_gallery(tiny_world):
 
 
 def test_fastreid_refuses_normalized_loaders(tiny_world):
-    with pytest.raises(ValueError, match="fast-reid takes float pixels in 0-255 .* ReIDLoader with normalize=False"):
+    with pytest.raises(ValueError, match=r"fast-reid takes float pixels in 0-255 .* ReIDLoader with "
+                                         r"output=OutputFormat\(normalize=False\)"):
         FastReIDTrainLoader(train_loader(tiny_world, normalize=True))
-    with pytest.raises(ValueError, match="build the EvalLoader with normalize=False"):
+    with pytest.raises(ValueError, match=r"build the EvalLoader with output=OutputFormat\(normalize=False\)"):
         fastreid_test_loader(eval_loader(tiny_world, "query", True), eval_loader(tiny_world, "gallery", False))
 
 
@@ -231,7 +235,7 @@ class TorchreidRun(TorchreidEngine):
 
 
 def torchreid_run(manifest, **run):
-    train = ReIDLoader(manifest, batch_size=8, num_instances=4, size=SIZE, device="cpu", num_threads=1,
+    train = ReIDLoader(manifest, batch_size=8, num_instances=4, size=SIZE, device="cpu", placement=ONE_THREAD,
                        augment=AugmentConfig(p=0.5, min_iou=0.0, min_area_ratio=0.0, dilate=3, seed=0))
     datamanager = TorchreidDataManager(train, eval_loader(manifest, "query", True), eval_loader(manifest, "gallery", True))
     return TorchreidRun(datamanager, model=None).run(**run), train

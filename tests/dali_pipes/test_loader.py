@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from attention_swap_reid.dali_pipes import EvalLoader, ManifestError, ReIDLoader, read_manifest
+from attention_swap_reid.dali_pipes import (BotOptions, EvalLoader, ManifestError, OutputFormat, Placement, ReIDLoader,
+                                            read_manifest)
 from attention_swap_reid.kernels import AugmentConfig
 from tests.dali_pipes.conftest import write_csv
 
@@ -120,10 +121,10 @@ def test_an_epoch_opens_no_image_or_mask_file_on_the_main_thread(tiny_world, mai
     """The source runs in its worker processes: they read the files. On the main thread
     (source_workers=0, the reference) the same batches, and every file opened there."""
     files = {os.path.realpath(p) for s in read_manifest(tiny_world, ["train"]) for p in (s.image, s.mask)}
-    options = dict(augment=AugmentConfig(p=0.5, seed=4, **LOOSE), mask_source="png", augment_in=augment_in)
     epochs = {}
     for workers in (0, 1, 2):
-        loader = _loader(tiny_world, source_workers=workers, **options)
+        loader = _loader(tiny_world, augment=AugmentConfig(p=0.5, seed=4, **LOOSE),
+                         placement=Placement(mask_source="png", augment_in=augment_in, source_workers=workers))
         main_thread_opens.clear()
         epochs[workers] = _epoch(loader) + _epoch(loader)
         opened = {os.path.realpath(p) for p in main_thread_opens if isinstance(p, str)} & files
@@ -140,7 +141,7 @@ def test_source_workers_hold_none_of_the_training_process_s_locks(tiny_world, tm
 
     lock = open(tmp_path / "run.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    loader = _loader(tiny_world, augment=AugmentConfig(p=0.5, seed=5, **LOOSE), source_workers=2)
+    loader = _loader(tiny_world, augment=AugmentConfig(p=0.5, seed=5, **LOOSE), placement=Placement(source_workers=2))
     next(iter(loader))
     lock.close()
     with open(tmp_path / "run.lock", "w") as again:
@@ -190,7 +191,7 @@ def box_world(tmp_path):
 @pytest.mark.parametrize("augment_in", ["pipeline", "iterator"])
 def test_image_and_mask_share_flip_and_crop(box_world, augment_in):
     loader = ReIDLoader(box_world, batch_size=8, num_instances=4, size=SIZE, device="cpu",
-                        erasing=0.0, return_masks=True, augment_in=augment_in)
+                        bot=BotOptions(erasing=0.0), return_masks=True, placement=Placement(augment_in=augment_in))
     flipped_or_shifted = 0
     for _ in range(3):
         for b in loader:
@@ -201,16 +202,17 @@ def test_image_and_mask_share_flip_and_crop(box_world, augment_in):
     assert flipped_or_shifted > 0
 
 
-@pytest.mark.parametrize("options", [dict(augment_in="iterator"), dict(mask_source="bank"),
-                                     dict(augment_in="iterator", mask_source="bank"),
-                                     dict(mask_source="bank", letterbox=True)])
-def test_where_the_augmentation_runs_does_not_change_the_batches(tiny_world, options):
+@pytest.mark.parametrize("placement, letterbox", [(Placement(augment_in="iterator"), False),
+                                                  (Placement(mask_source="bank"), False),
+                                                  (Placement(augment_in="iterator", mask_source="bank"), False),
+                                                  (Placement(mask_source="bank"), True)])
+def test_where_the_augmentation_runs_does_not_change_the_batches(tiny_world, placement, letterbox):
     """The reference: in the DALI graph, PNG masks decoded per batch; after the iterator,
     only float rounding of the normalization may differ."""
     aug = AugmentConfig(p=0.5, seed=2, **LOOSE)
-    reference = _loader(tiny_world, augment=aug, return_masks=True, mask_source="png",
-                        letterbox=options.get("letterbox", False))
-    other = _loader(tiny_world, augment=aug, return_masks=True, **options)
+    reference = _loader(tiny_world, augment=aug, return_masks=True, placement=Placement(mask_source="png"),
+                        letterbox=letterbox)
+    other = _loader(tiny_world, augment=aug, return_masks=True, placement=placement, letterbox=letterbox)
     swapped = 0
     for _ in range(2):
         for a, b in zip(_epoch(reference), _epoch(other), strict=True):
@@ -224,13 +226,18 @@ def test_where_the_augmentation_runs_does_not_change_the_batches(tiny_world, opt
     assert swapped > 0
 
 
-def test_unknown_loader_options_are_refused(tiny_world):
-    with pytest.raises(ValueError, match="augment_in"):
-        _loader(tiny_world, augment_in="trainer")
-    with pytest.raises(ValueError, match="mask_source"):
-        _loader(tiny_world, mask_source="jpeg")
+def test_unknown_placements_are_refused():
+    with pytest.raises(ValueError, match=r"augment_in must be one of \['auto', 'pipeline', 'iterator'\], "
+                                         r"got 'trainer'"):
+        Placement(augment_in="trainer")
+    with pytest.raises(ValueError, match="mask_source must be one of .*got 'jpeg'"):
+        Placement(mask_source="jpeg")
     with pytest.raises(ValueError, match="source_workers must be an integer >= 0, got -1"):
-        _loader(tiny_world, source_workers=-1)
+        Placement(source_workers=-1)
+    for name in ("num_threads", "prefetch"):
+        for bad in (0, 1.5, True):
+            with pytest.raises(ValueError, match=f"{name} must be an integer >= 1, got {bad!r}"):
+                Placement(**{name: bad})
 
 
 def test_eval_loader_yields_every_image_once_in_order(tiny_world):
@@ -304,7 +311,8 @@ def test_rows_without_a_person_mask_are_an_error_by_default(unmasked_world):
 @pytest.mark.parametrize("mask_source", ["bank", "png"])
 def test_unmasked_keep_trains_them_without_swapping_and_never_as_donors(unmasked_world, mask_source):
     path, pids, rows = unmasked_world
-    loader = _loader(path, augment=AugmentConfig(p=1.0, seed=0, **LOOSE), unmasked="keep", mask_source=mask_source)
+    loader = _loader(path, augment=AugmentConfig(p=1.0, seed=0, **LOOSE), unmasked="keep",
+                     placement=Placement(mask_source=mask_source))
     assert loader.unmasked_rows == rows and len(loader.samples) == len(read_manifest(path, ["train"]))
     seen, swapped_others = set(), 0
     for _ in range(2):
@@ -332,18 +340,20 @@ def test_unmasked_drop_leaves_them_out(unmasked_world):
 def test_output_formats_are_the_normalized_batches_mapped_back(tiny_world, augment_in):
     from attention_swap_reid.dali_pipes.output_format import IMAGENET_MEAN, IMAGENET_STD
 
-    options = dict(batch_size=16, num_instances=4, size=(64, 32), device="cpu", seed=1, augment_in=augment_in,
+    options = dict(batch_size=16, num_instances=4, size=(64, 32), device="cpu", seed=1,
+                   placement=Placement(augment_in=augment_in),
                    augment=AugmentConfig(p=0.5, seed=0, min_iou=0.0, min_area_ratio=0.0))
     reference = next(iter(ReIDLoader(tiny_world, **options)))["images"]
-    raw = next(iter(ReIDLoader(tiny_world, normalize=False, **options)))["images"]
+    raw = next(iter(ReIDLoader(tiny_world, output=OutputFormat(normalize=False), **options)))["images"]
     mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     assert raw.dtype == torch.float32 and 0 <= raw.min() and raw.max() <= 255
     assert torch.allclose(raw, reference * std + mean, rtol=0, atol=1e-3)  # erased pixels hold the mean too
-    last = next(iter(ReIDLoader(tiny_world, channels_last=True, dtype="float16", **options)))["images"]
+    last = next(iter(ReIDLoader(tiny_world, output=OutputFormat(channels_last=True, dtype="float16"),
+                                **options)))["images"]
     assert last.shape == reference.shape and last.dtype == torch.float16
     assert last.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(last.float(), reference, rtol=0, atol=2e-3 * reference.abs().max())
-    bf16 = next(iter(ReIDLoader(tiny_world, dtype="bfloat16", **options)))["images"]
+    bf16 = next(iter(ReIDLoader(tiny_world, output=OutputFormat(dtype="bfloat16"), **options)))["images"]
     assert bf16.dtype == torch.bfloat16
     if augment_in == "iterator":  # the tail kernel writes the reduced types itself: what a cast gives, bit for bit
         assert torch.equal(last, reference.to(torch.float16)) and torch.equal(bf16, reference.to(torch.bfloat16))
@@ -352,10 +362,12 @@ def test_output_formats_are_the_normalized_batches_mapped_back(tiny_world, augme
 def test_eval_loader_output_format(tiny_world):
     options = dict(split="gallery", batch_size=8, size=(64, 32), device="cpu")
     reference = next(iter(EvalLoader(tiny_world, **options)))["images"]
-    last = next(iter(EvalLoader(tiny_world, channels_last=True, **options)))["images"]
+    last = next(iter(EvalLoader(tiny_world, output=OutputFormat(channels_last=True), **options)))["images"]
     assert last.is_contiguous(memory_format=torch.channels_last) and torch.equal(last, reference)
-    with pytest.raises(ValueError, match="dtype"):
-        EvalLoader(tiny_world, dtype="float64", **options)
+    with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float16', 'bfloat16'\], got 'float64'"):
+        OutputFormat(dtype="float64")
+    with pytest.raises(TypeError, match="channels_last must be True or False, got 1"):
+        OutputFormat(channels_last=1)
 
 
 def test_eval_loader_returns_the_masks_resized_as_in_training(tiny_world):

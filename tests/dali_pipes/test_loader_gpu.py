@@ -9,7 +9,7 @@ normalized images below 0.05 (about 3 grey levels).
 import pytest
 import torch
 
-from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader
+from attention_swap_reid.dali_pipes import EvalLoader, Placement, ReIDLoader
 from attention_swap_reid.kernels import AugmentConfig
 
 pytestmark = [pytest.mark.gpu,
@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.gpu,
 AUG = AugmentConfig(p=0.5, seed=0, min_iou=0.3, min_area_ratio=0.6)
 
 
-def _epoch(device, manifest, **options):
+def _epoch(device, manifest, **placement):
     loader = ReIDLoader(manifest, batch_size=16, num_instances=4, size=(64, 32), device=device,
-                        augment=AUG, return_masks=True, **options)
+                        augment=AUG, return_masks=True, placement=Placement(**placement))
     return [{k: v.cpu() for k, v in b.items()} for b in loader]
 
 

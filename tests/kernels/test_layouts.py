@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention_swap_reid.dali_pipes import ReIDLoader
+from attention_swap_reid.dali_pipes import BotOptions, OutputFormat, ReIDLoader
 from attention_swap_reid.kernels import AttentionAugment, AugmentConfig
 from tests.kernels.conftest import batch as make_batch
 
@@ -29,8 +29,8 @@ def test_a_trailing_channel_axis_is_the_same_masks():
 
 
 def test_the_loaders_masks_go_in_as_they_come(tiny_world):
-    loader = ReIDLoader(tiny_world, batch_size=8, size=(64, 32), device="cpu", return_masks=True, normalize=False,
-                        flip=0.0, pad=0, erasing=0.0)
+    loader = ReIDLoader(tiny_world, batch_size=8, size=(64, 32), device="cpu", return_masks=True,
+                        output=OutputFormat(normalize=False), bot=BotOptions(flip=0.0, pad=0, erasing=0.0))
     batch = next(iter(loader))
     assert batch["masks"].shape == (8, 64, 32, 1)
     images = batch["images"].permute(0, 2, 3, 1).round().to(torch.uint8)

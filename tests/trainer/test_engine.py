@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from attention_swap_reid.dali_pipes import ReIDLoader
+from attention_swap_reid.dali_pipes import BotOptions, Placement, ReIDLoader
 from attention_swap_reid.kernels import AugmentConfig
 from attention_swap_reid.trainer.engine import NonFiniteLoss, train_one_epoch
 from attention_swap_reid.trainer.losses import ReIDLoss
@@ -13,7 +13,7 @@ from attention_swap_reid.trainer.model import build_model
 def test_loss_goes_down_on_tiny_world(tiny_world):
     augment = AugmentConfig(p=0.5, seed=0, min_area_ratio=0.0, min_iou=0.0, dilate=7)
     loader = ReIDLoader(tiny_world, batch_size=16, num_instances=4, size=(64, 32), augment=augment,
-                        device="cpu", num_threads=1, seed=0, erasing=0.0)
+                        device="cpu", seed=0, bot=BotOptions(erasing=0.0), placement=Placement(num_threads=1))
     torch.manual_seed(0)
     model = build_model("resnet18", loader.num_classes)
     loss_fn = ReIDLoss(loader.num_classes, model.feat_dim, center_weight=5e-4)

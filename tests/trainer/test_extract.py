@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention_swap_reid.dali_pipes import EvalLoader, ReIDLoader, read_manifest
+from attention_swap_reid.dali_pipes import EvalLoader, Placement, ReIDLoader, read_manifest
 from tests.trainer.conftest import checkpoint_of
 from attention_swap_reid.trainer import extract, visrank
 from attention_swap_reid.trainer.attention import feature_maps_of
@@ -184,7 +184,8 @@ def test_pick_and_rank_queries_on_hand_made_features():
 
 def test_a_tiny_timm_model_trains_a_step_and_gives_features(tiny_world):
     pytest.importorskip("timm")
-    loader = ReIDLoader(tiny_world, batch_size=8, num_instances=4, size=(64, 32), device="cpu", num_threads=1)
+    loader = ReIDLoader(tiny_world, batch_size=8, num_instances=4, size=(64, 32), device="cpu",
+                        placement=Placement(num_threads=1))
     model = build_model("timm/resnet10t", loader.num_classes)
     loss_fn = ReIDLoss(loader.num_classes, model.feat_dim)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -193,7 +194,8 @@ def test_a_tiny_timm_model_trains_a_step_and_gives_features(tiny_world):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-    query = EvalLoader(tiny_world, split="query", batch_size=16, size=(64, 32), device="cpu", num_threads=1)
+    query = EvalLoader(tiny_world, "query", batch_size=16, size=(64, 32), device="cpu",
+                       placement=Placement(num_threads=1))
     feats, pids, _ = extract_features(model, query, "cpu")
     assert torch.isfinite(loss) and feats.shape == (len(query.samples), 512) and len(pids) == len(query.samples)
     assert feature_maps_of(model) is None  # it pools itself: evaluation leaves out the attention shares
