@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "attention_swap_reid"
-PACKAGES = ["kernels"]
+PACKAGES = ["kernels", "sweeps"]
 """The folders whose import graphs must be acyclic."""
 
 

@@ -1,8 +1,5 @@
-"""The layers of `sweeps/`: no import cycle between its modules (function-level and
-TYPE_CHECKING imports included: every import statement of the source counts), the modules that
-read nothing (`stats`, `spec`, `plan`) import only each other, and planning a loaded sweep
-touches no file."""
-import ast
+"""The layers of `sweeps/`: the modules that read nothing (`stats`, `spec`, `plan`) import only
+each other, and planning a loaded sweep touches no file."""
 import json
 import os
 import sys
@@ -18,80 +15,15 @@ from attention_swap_reid.sweeps.spec import parse_sweep
 from attention_swap_reid.trainer.safe_yaml import read_yaml
 from attention_swap_reid.trainer.typed_tree import ConfigError
 from tests.sweeps.test_variants import _write_sweep
+from tests.test_import_graph import import_graph
 
-PACKAGE = "attention_swap_reid.sweeps"
 PURE = {"stats", "spec", "plan"}  # read and write no file, start no process
 
 
-def import_graph(folder: Path, package: str) -> dict[str, set[str]]:
-    """{module of `folder`: the modules of `folder` it imports anywhere in its source}, from
-    `import package.m`, `from package.m import x`, `from package import m` and relative imports."""
-    modules = {path.stem for path in folder.glob("*.py")}
-    graph = {}
-    for name in modules:
-        path = folder / f"{name}.py"
-        edges = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:  # relative, from a module of `package`: from . import m, from .m import x
-                    anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                    base = f"{anchor}.{base}" if base else anchor
-                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            for target in targets:
-                head, _, rest = target.partition(package + ".")
-                if head == "" and rest:
-                    edges.add(rest.split(".")[0])
-        graph[name] = (edges & modules) - {name}
-    return graph
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str]:
-    """One import cycle of `graph` as [a, b, ..., a], or [] when it is acyclic."""
-    state: dict[str, str] = {}  # "open" while on the path, "done" after
-
-    def visit(node: str, path: list[str]) -> list[str]:
-        state[node] = "open"
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == "open":
-                return path[path.index(nxt):] + [node, nxt] if nxt in path else [node, nxt]
-            if nxt not in state and (cycle := visit(nxt, path + [node])):
-                return cycle
-        state[node] = "done"
-        return []
-    for start in sorted(graph):
-        if start not in state and (cycle := visit(start, [])):
-            return cycle
-    return []
-
-
-def test_find_cycle_finds_the_cycles_of_hand_made_graphs():
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"b"}}) == ["b", "c", "b"]
-    assert find_cycle({"a": set(), "b": {"a", "c"}, "c": {"d"}, "d": {"a"}}) == []
-
-
-def test_import_graph_reads_every_form_of_import(tmp_path):
-    folder = tmp_path / "pkg"
-    folder.mkdir()
-    sources = {"a": "import pkg.b\n",
-               "b": "def f():\n    from pkg.c import x\n",
-               "c": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import d\n",
-               "d": "from . import e\nfrom .f import y\n", "e": "import os\n", "f": ""}
-    for name, text in sources.items():
-        (folder / f"{name}.py").write_text(text)
-    assert import_graph(folder, "pkg") == {"a": {"b"}, "b": {"c"}, "c": {"d"}, "d": {"e", "f"}, "e": set(), "f": set()}
-
-
-def test_sweeps_has_no_import_cycle_and_the_pure_modules_import_only_each_other():
-    graph = import_graph(Path(sweeps.__file__).parent, PACKAGE)
+def test_the_pure_modules_import_only_each_other():
+    """(No cycle in `sweeps/` at all: tests/test_import_graph.py.)"""
+    graph, _ = import_graph(Path(sweeps.__file__).parent, "sweeps")
     assert {"cli", "plan", "spec", "inputs"} <= graph.keys() and "plan" in graph["cli"]  # the graph is read
-    assert find_cycle(graph) == []
     assert {name: graph[name] - PURE for name in PURE} == {name: set() for name in PURE}
 
 
