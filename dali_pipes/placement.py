@@ -24,9 +24,10 @@ class Placement:
     mask_source: "bank" (default) or "png". "bank" decodes the training masks once, at
         construction, into a bit-packed `MaskBank` (copied to the GPU in GPU mode) gathered by
         sample index; "png" decodes each batch's PNG masks. `ReIDLoader` only.
-    source_workers: int >= 0, default 1. Worker processes that build each training batch's
-        source rows (DALI's parallel external source: the files are opened there, never on the
-        training process's main thread); 0 builds them on the pipeline's thread. `ReIDLoader` only.
+    source_workers: int >= 0, default 1. Worker processes (`dali_pipes/source_workers.py`) that
+        build each training batch's source rows ahead into shared memory: the files are opened
+        there, never on the training process's main thread; 0 builds them on the main thread.
+        `ReIDLoader` only.
     num_threads: int >= 1, default 2. DALI's CPU threads (decoding, resizing, CPU operators).
     prefetch: int >= 1, default 2. Batches DALI prepares ahead (its prefetch queue depth).
 
