@@ -45,6 +45,7 @@ def full_disk(monkeypatch):
     import errno
     import io
     import os
+    import pathlib
     from pathlib import Path
 
     state = {"folder": None, "left": 0}
@@ -104,6 +105,9 @@ def full_disk(monkeypatch):
     monkeypatch.setattr(builtins, "open", fake_open)
     monkeypatch.setattr(io, "open", fake_open)
     monkeypatch.setattr(os, "write", fake_write)
+    accessor = getattr(pathlib, "_NormalAccessor", None)  # Python 3.10: Path.open calls its own io.open
+    if accessor is not None:
+        monkeypatch.setattr(accessor, "open", staticmethod(fake_open))
 
     def fill(folder, free: int = 0) -> None:
         state["folder"], state["left"] = Path(os.path.abspath(folder)), free

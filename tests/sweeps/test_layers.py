@@ -2,6 +2,7 @@
 each other, and planning a loaded sweep touches no file."""
 import json
 import os
+import pathlib
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +55,9 @@ def no_file_access(monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(os, "stat", refuse)
         m.setattr(os, "lstat", refuse)
+        accessor = getattr(pathlib, "_NormalAccessor", None)  # Python 3.10: Path.stat calls its own os.stat
+        if accessor is not None:
+            m.setattr(accessor, "stat", staticmethod(refuse))  # (Path.lstat goes through its stat)
         _WATCHES.append(seen)
         try:
             yield seen
