@@ -74,6 +74,11 @@ class ImageLimits:
             raise ValueError(f"image limits must be >= 1, got {self.max_pixels} pixels, {self.max_bytes} bytes")
 
 
+def _file_size(n: int) -> str:
+    """`n` bytes for a message: in MiB from 1 MiB up, else in bytes."""
+    return f"{n / 2 ** 20:.1f} MiB" if n >= 2 ** 20 else f"{n} bytes"
+
+
 def _size_problem(path: str, limits: ImageLimits) -> str:
     """Why the file at `path` is not read (missing, not a decoder format, over a limit: from its
     size and header only), "" when it may be."""
@@ -84,7 +89,7 @@ def _size_problem(path: str, limits: ImageLimits) -> str:
         if size == 0:
             return "file is empty"
         if size > limits.max_bytes:
-            return (f"file is {size / 2 ** 20:.1f} MiB, over the limit of {limits.max_bytes / 2 ** 20:.1f} MiB "
+            return (f"file is {_file_size(size)}, over the limit of {_file_size(limits.max_bytes)} "
                     f"(raise it with data.max_image_bytes / --max-image-bytes)")
         header = image_header(path)
     except HeaderError as e:

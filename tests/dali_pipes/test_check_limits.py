@@ -130,6 +130,18 @@ def test_the_limits_can_be_raised(tmp_path, capsys):
         ImageLimits(max_bytes=0)
 
 
+def test_the_byte_limit_can_be_lowered_and_raised(tmp_path, capsys):
+    image, mask = write_pair(tmp_path, "a", size=(64, 32))
+    path = write_csv(tmp_path / "m.csv", [[image, mask, 1, 0, 0, "train"]])
+    size = (tmp_path / image).stat().st_size
+    [problem] = check_manifest(path, ["train"], masks=False, limits=ImageLimits(max_bytes=size - 1))
+    assert problem.message == (f"image file is {size} bytes, over the limit of {size - 1} bytes "
+                               "(raise it with data.max_image_bytes / --max-image-bytes)")
+    assert check_manifest(path, ["train"], masks=False, limits=ImageLimits(max_bytes=size)) == []
+    assert main([str(path), "--splits", "train", "--max-image-bytes", str(size - 1)]) == 1
+    assert main([str(path), "--splits", "train", "--max-image-bytes", str(size)]) == 0
+
+
 @pytest.mark.parametrize("data,why", [
     (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG header is cut short"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG header is cut short or has no IHDR chunk first"),

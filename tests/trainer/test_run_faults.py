@@ -344,6 +344,8 @@ def test_the_image_limits_are_config_keys(tiny_world, tmp_path, capsys):
     err = error_of(capsys, [str(write_config(tmp_path, tiny_world)), "--set", "data.max_image_pixels=1000"])
     assert "image JPEG header says 32x64 pixels (WxH), over the limit of 1000 pixels (raise it with " \
            "data.max_image_pixels" in err
+    err = error_of(capsys, [str(write_config(tmp_path, tiny_world)), "--set", "data.max_image_bytes=100"])
+    assert "bytes, over the limit of 100 bytes (raise it with data.max_image_bytes" in err
     assert not run_folders(tmp_path)
 
 
