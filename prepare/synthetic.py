@@ -106,6 +106,11 @@ def _install(tmp: Path, out: Path) -> None:
     shutil.rmtree(old)
 
 
+def is_world(folder: str | os.PathLike) -> bool:
+    """Whether `folder` holds a synthetic world (its world.json), of any parameters."""
+    return _read_stamp(Path(folder)) is not None
+
+
 def _read_stamp(out: Path) -> dict | None:
     try:
         return json.loads((out / "world.json").read_text())
@@ -165,8 +170,9 @@ def ensure_world(out_dir: str | os.PathLike, *, progress: bool = True, create: b
     owns the folder (`create`), the world is made when nothing is there yet (no folder, or an
     empty one) and remade when only the generator version differs (same parameters, an older
     rendering). A world made with other parameters is never regenerated over, and nothing is
-    made in a folder the caller does not own: `WorldMismatch` names the parameters that differ
-    (`make_world`, or the CLI's --force, replaces a world on purpose).
+    made in a folder the caller does not own, nor in one that holds other files: `WorldMismatch`
+    says which, naming the parameters that differ (`make_world`, or the CLI's --force, replaces a
+    world on purpose).
     """
     out = Path(out_dir).absolute()
     wanted = _stamp(world_params(**params))
@@ -176,8 +182,8 @@ def ensure_world(out_dir: str | os.PathLike, *, progress: bool = True, create: b
             raise WorldMismatch(f"{out}: no synthetic world there, and none is made in this folder here; make one "
                                 f"with python -m attention_swap_reid.prepare.synthetic --out {out}")
         return make_world(out, progress=progress, **params)
-    if stamp is None:  # not a synthetic world: make_world refuses it, naming it
-        return make_world(out, progress=progress, **params)
+    if stamp is None:
+        raise WorldMismatch(f"{out}: holds other files and no synthetic world (no world.json), not made over")
     differing = _differences(stamp, wanted)
     if create and differing and all(d.startswith("generator=") for d in differing):
         return make_world(out, progress=progress, **params)

@@ -22,6 +22,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta, timezone
 
+from attention_swap_reid.prepare.synthetic import WorldMismatch
 from attention_swap_reid.sweeps.figure import figure_name, write_contrasts, write_figure
 from attention_swap_reid.sweeps.plan import RunSpec, expand
 from attention_swap_reid.sweeps.report import contrast_rows, machine_line, write_report
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             if suite is not None:
                 write_suite_report(suite, parts)
                 print(f"wrote {suite.out}")
-    except TrainerError as e:  # a runs_dir in use, a file the disk refused
+    except (TrainerError, WorldMismatch) as e:  # a runs_dir in use, a file the disk refused, a world not made
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
     finally:

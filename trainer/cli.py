@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 from attention_swap_reid.dali_pipes.manifest import ManifestError
-from attention_swap_reid.prepare.synthetic import WorldMismatch, ensure_world
+from attention_swap_reid.prepare.synthetic import WorldMismatch, ensure_world, is_world
 from attention_swap_reid.trainer import distributed
 from attention_swap_reid.trainer.config import (Config, ConfigError, default_value, dump_config, load_config,
                                                 parse_overrides, read_yaml, to_dict)
@@ -199,6 +199,29 @@ def _setup_logging(run_dir: Path | None, is_main: bool) -> None:
             log.addHandler(handler)
 
 
+def _own_manifest(config_path: str, items: list[str]) -> tuple[list[str], list[str]]:
+    """The `--set` items, and notes for the log. A `--set data.manifest` that names an existing
+    manifest outside any synthetic world (no world.json beside it: the user's own dataset), with
+    a config whose `data.synthetic` describes a world and no `--set data.synthetic...`, trains on
+    that manifest as it is: `data.synthetic=null` is added (the world is neither made nor
+    looked for), and a note says so."""
+    given = dict(parse_overrides(items))
+    manifest = given.get("data.manifest")
+    if (not isinstance(manifest, str) or "data" in given or any(k.startswith("data.synthetic") for k in given)
+            or not os.path.isfile(manifest) or is_world(os.path.dirname(manifest) or ".")
+            or _section(_section(read_yaml(config_path), "data"), "synthetic") is None):
+        return list(items), []
+    return [*items, "data.synthetic=null"], [
+        f"data.manifest: {manifest} is not in a synthetic world (no world.json beside it): trained on as it is, "
+        f"without {config_path}'s data.synthetic"]
+
+
+def _section(raw, key: str):
+    """raw[key] of a YAML mapping, None when either is missing or not a mapping (load_config
+    reports those)."""
+    return raw.get(key) if isinstance(raw, dict) else None
+
+
 def _prepare_data(cfg: Config, info: distributed.DistInfo, owned: bool) -> None:
     """With `data.synthetic`, rank 0 makes sure the world exists with these parameters: made
     when missing only where the config file itself puts it (`owned`: data.manifest not changed by
@@ -215,7 +238,8 @@ def _prepare_data(cfg: Config, info: distributed.DistInfo, owned: bool) -> None:
 def run(args: argparse.Namespace) -> dict:
     """Validate, prepare, train/evaluate; returns the final record (rank 0; {} elsewhere)."""
     config_path = _config_path(args)
-    cfg = load_config(config_path, args.set)
+    overrides, world_notes = _own_manifest(config_path, args.set)
+    cfg = load_config(config_path, overrides)
     problems, upgraded = check_machine(cfg), []
     if args.resume:
         found, upgraded = _resume_problems(cfg, Path(args.resume))
@@ -233,6 +257,7 @@ def run(args: argparse.Namespace) -> dict:
         problems, notes = check_data(cfg, info.world_size)
         if problems:
             raise ConfigError(problems, config_path)
+        notes = world_notes + notes
         if device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         else:

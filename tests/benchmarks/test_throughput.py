@@ -1,5 +1,6 @@
 """benchmarks/throughput.py: a --quick run end to end writes every figure (no timing assertions)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,14 @@ def test_a_world_made_for_another_size_is_refused_not_replaced(tiny_world, tmp_p
     assert err.startswith(f"error: {world}: holds a synthetic world made with other parameters, not replaced: ")
     assert "height=64 (wanted: 32)" in err and "give --world another folder" in err
     assert (world / "world.json").read_text() == stamp and not (tmp_path / "results").exists()
+
+
+def test_a_folder_of_other_files_is_refused_not_made_over(tmp_path, capsys):
+    from attention_swap_reid.benchmarks.throughput_cli import main
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert main(["--quick", "--device", "cpu", "--world", str(tmp_path / "mine"), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'mine'}: holds other files and no synthetic world (no "
+                                       f"world.json), not made over; give --world another folder (or remove this "
+                                       f"one)\n")
+    assert os.listdir(tmp_path / "mine") == ["notes.txt"] and not (tmp_path / "r").exists()

@@ -17,7 +17,7 @@ from attention_swap_reid.dali_pipes.manifest import read_manifest
 from attention_swap_reid.prepare import synthetic
 from attention_swap_reid.prepare.synth_layout import Shot
 from attention_swap_reid.prepare.synth_render import render_shot
-from attention_swap_reid.prepare.synthetic import ensure_world, main, make_world
+from attention_swap_reid.prepare.synthetic import ensure_world, is_world, main, make_world
 from tests.conftest import SMALL, TINY
 
 
@@ -171,7 +171,7 @@ def test_ensure_world_makes_only_when_missing_and_never_replaces(tmp_path, monke
     out = tmp_path / "w"
     manifest = ensure_world(out, progress=False, **TINY)
     stamp = json.loads((out / "world.json").read_text())
-    assert stamp == {"generator": synthetic.GENERATOR, **TINY, "bg_bias": 0.8}
+    assert stamp == {"generator": synthetic.GENERATOR, **TINY, "bg_bias": 0.8} and is_world(out)
     before = {p: p.read_bytes() for p in (manifest, out / "world.json")}
     calls = []
     monkeypatch.setattr(synthetic, "make_world", lambda *a, **k: calls.append(k) or manifest)
@@ -226,6 +226,10 @@ def test_refuses_a_folder_that_is_not_a_world_and_bad_parameters(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a synthetic world"):
         make_world(tmp_path, progress=False, **TINY)
+    for create in (True, False):
+        with pytest.raises(synthetic.WorldMismatch, match=r"holds other files and no synthetic world \(no world.json\), not made"):
+            ensure_world(tmp_path, progress=False, create=create, **TINY)
+    assert os.listdir(tmp_path) == ["notes.txt"] and not is_world(tmp_path)
     for bad, match in [({"bg_bias": 1.5}, "bg_bias"), ({"train_ids": 1}, "train_ids"),
                        ({"height": 12.5}, "height"), ({"cameras": 3}, "unknown")]:
         with pytest.raises(ValueError, match=match):

@@ -127,6 +127,29 @@ def test_a_users_world_is_never_regenerated_nor_one_made_where_the_config_does_n
     assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
 
 
+def test_a_users_own_dataset_given_by_set_trains_as_it_is(tiny_world, tmp_path, capsys):
+    from tests.conftest import TINY
+    mine = tmp_path / "mine"  # a dataset of the user's: no world.json, its manifest under another name
+    shutil.copytree(tiny_world.parent, mine)
+    (mine / "world.json").unlink()
+    os.replace(mine / "manifest.csv", mine / "market.csv")
+    files = {p: p.read_bytes() for p in mine.rglob("*") if p.is_file()}
+    cfg = write_config(tmp_path, tmp_path / "data" / "synth" / "manifest.csv", data={"synthetic": TINY},
+                       train={"epochs": 1, "eval_every": 0})
+    assert cli.main([str(cfg), "--set", f"data.manifest={mine / 'market.csv'}"]) == 0
+    note = (f"data.manifest: {mine / 'market.csv'} is not in a synthetic world (no world.json beside it): "
+            f"trained on as it is, without {cfg}'s data.synthetic")
+    run_dir = next((tmp_path / "runs").glob("t-*"))
+    assert note in capsys.readouterr().out and note in (run_dir / "train.log").read_text()
+    assert load_config(run_dir / "config.yaml").data.synthetic is None
+    assert {p: p.read_bytes() for p in mine.rglob("*") if p.is_file()} == files
+    assert not (tmp_path / "data").exists()
+    # the same command with the world asked for on the command line too is the world's business: refused
+    err = error_of(capsys, [str(cfg), "--set", f"data.manifest={mine / 'manifest.csv'}", "--set",
+                            "data.synthetic.seed=0"])
+    assert f"holds other files and no synthetic world (no world.json), not made over" in err
+
+
 def test_missing_manifest_without_synthetic(tmp_path, capsys):
     err = error_of(capsys, [str(write_config(tmp_path, tmp_path / "none" / "manifest.csv"))])
     assert "data.manifest: " in err and "set data.synthetic" in err
