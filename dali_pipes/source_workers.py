@@ -16,7 +16,10 @@ main thread at that batch, naming it.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import weakref
+from contextlib import contextmanager
+from multiprocessing import spawn
 
 import numpy as np
 
@@ -70,6 +73,34 @@ def _context():
     return context
 
 
+_NAME = "train-source-"  # the workers' process names: train-source-0, ...
+_starting = threading.Lock()
+
+
+@contextmanager
+def _main_module_left_out():
+    """While our workers start, the data multiprocessing prepares each new process with leaves
+    out the parent's `__main__`: a child would otherwise run the user's script again (as
+    `__mp_main__`), and one without an `if __name__ == "__main__":` guard would make loaders, and
+    workers, inside the workers. Ours run this package's code only. Other processes (by name)
+    are prepared as usual."""
+    with _starting:
+        original = spawn.get_preparation_data
+
+        def prepare(name):
+            data = original(name)
+            if name.startswith(_NAME):
+                data.pop("init_main_from_path", None)
+                data.pop("init_main_from_name", None)
+            return data
+
+        spawn.get_preparation_data = prepare
+        try:
+            yield
+        finally:
+            spawn.get_preparation_data = original
+
+
 class SourceWorkers:
     """A `TrainSource` run by `workers` processes (from a fork server), `slots` batches ahead (at
     least workers + 2). Call it as DALI calls the source:
@@ -92,12 +123,13 @@ class SourceWorkers:
         self._ready = [context.Semaphore(0) for _ in range(self.slots)]
         self._epochs = [context.SimpleQueue() for _ in range(workers)]
         self._errors = context.SimpleQueue()
-        self._processes = [context.Process(target=_work, daemon=True, name=f"train-source-{w}",
+        self._processes = [context.Process(target=_work, daemon=True, name=f"{_NAME}{w}",
                                            args=(source, w, workers, self.slots, self._memory, self._status,
                                                  self._free, self._ready, self._epochs[w], self._errors))
                            for w in range(workers)]
-        for process in self._processes:
-            process.start()
+        with _main_module_left_out():
+            for process in self._processes:
+                process.start()
         self._epoch = None  # the epoch being served
         self._held = None  # the slot DALI was last handed (freed at the next call)
         self._finalizer = weakref.finalize(self, _stop, self._processes)

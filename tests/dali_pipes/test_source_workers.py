@@ -1,6 +1,8 @@
 """dali_pipes.source_workers: the training source in worker processes hands DALI the same rows,
 in order, epoch after epoch; a failure in a worker names the batch; the processes end with it."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -62,3 +64,20 @@ def test_a_file_a_worker_cannot_read_is_raised_naming_the_batch(good_manifest):
 def test_workers_must_be_at_least_one(good_manifest):
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         SourceWorkers(_source(good_manifest), 0)
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_a_users_script_without_a_main_guard_is_not_run_again_in_the_workers(tiny_world, tmp_path, how):
+    """multiprocessing prepares a new process by running the parent's __main__ again (as
+    __mp_main__); a training script written without `if __name__ == "__main__":` would then
+    make a loader inside each worker, which fails. The workers leave it out."""
+    (tmp_path / "user_train.py").write_text(
+        "from attention_swap_reid.dali_pipes import ReIDLoader\n"
+        "print('top level ran in', __name__, flush=True)\n"
+        f"loader = ReIDLoader({str(tiny_world)!r}, size='32x16', batch_size=8, num_instances=2, device='cpu')\n"
+        "print('batch of', len(next(iter(loader))['images']), flush=True)\n")
+    command = [sys.executable, "user_train.py"] if how == "script" else [sys.executable, "-m", "user_train"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["top level ran in __main__", "batch of 8"]
