@@ -147,7 +147,8 @@ def features_of(model: ReIDModel, cfg: Config, manifest: str | os.PathLike | lis
         raise
     except ValueError as e:  # e.g. no row of that split
         raise TrainerError(str(e)) from None
-    batches = tqdm(loader, total=len(loader), desc=f"{split} features", unit="batch", disable=not progress)
+    what = f"{split} features" if isinstance(manifest, (str, os.PathLike)) else "features"  # rows: image files
+    batches = tqdm(loader, total=len(loader), desc=what, unit="batch", disable=not progress)
     feats, pids, camids = extract_features(model.to(device), batches, device, flip=flip)
     paths = np.array([s.image for s in loader.samples], dtype=str)
     return Features(feats.numpy().astype(np.float32), pids, camids, paths)
