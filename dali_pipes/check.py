@@ -16,8 +16,9 @@ identity (gallery pids <= 0 are the datasets' distractor and junk codes, no iden
 Reports *every* problem with its row number and path, exits 1 if there is any, 0 with a
 one-line summary otherwise, and 2 with one line when the manifest itself cannot be read
 (missing, no permission, not UTF-8 text). Never modifies anything. Training masks that mark
-nearly the whole image as person on most rows (inverted masks: person 0, background 255) are
-a warning (stderr; exit status unchanged).
+nearly the whole image as person on most rows (inverted masks: person 0, background 255), or
+whose person pixels are mostly faint (soft masks: probabilities, or blurred by a resize; every
+non-zero pixel counts as person), are a warning (stderr; exit status unchanged).
 
 Training rows without a person mask (no mask, or an empty one: where a person detector found
 nobody) are problems by default; `--unmasked keep|drop` checks for a loader that keeps them
@@ -34,7 +35,7 @@ import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import cv2
 import numpy as np
@@ -51,6 +52,18 @@ _JPEG_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 INVERTED_COVER = 0.9
 """A training mask whose person covers more than this share of the image looks inverted; more
 than half of the masks like that is a warning."""
+SOFT_FAINT = 0.4
+"""A training mask whose person pixels are more than this share faint (1..127 of 255) looks soft
+(a probability map, or a heavily blurred mask; a binary mask resized with interpolation has grey
+only on its border, a few percent of its person at real sizes); more than half of the masks like
+that is a warning."""
+
+
+class MaskStats(NamedTuple):
+    """Of one decoded mask: the share of its pixels that are person (non-zero), and the share of
+    those that are faint (1..127)."""
+    person: float
+    faint: float
 _PROBE = np.random.default_rng(0).integers(1, 0xFF, 512, dtype=np.uint8).tobytes()
 """Bytes without 0xFF, so no marker, spliced before a JPEG's end marker: a JPEG whose image
 data is complete ignores them; one whose data ends early decodes them where it would have
@@ -271,9 +284,9 @@ def _unseen_person(data: bytes) -> str:
 
 
 def _check_mask(manifest: str, s: Sample, image: np.ndarray | None,
-                limits: ImageLimits) -> tuple[list[Problem], float | None]:
+                limits: ImageLimits) -> tuple[list[Problem], MaskStats | None]:
     """The problems of a row's mask (`image`: the row's decoded image, None when it failed),
-    and the share of its pixels that are person (None without a decoded mask)."""
+    and its `MaskStats` (None without a decoded mask)."""
     if not s.mask:
         if s.split == "train":
             return [Problem(manifest, s.row, "train row has no mask (the augmentation needs one)", kind=UNMASKED)], None
@@ -290,31 +303,44 @@ def _check_mask(manifest: str, s: Sample, image: np.ndarray | None,
         problems.append(Problem(manifest, s.row, f"mask is empty as an 8-bit grey image, as the loader reads it: "
                                                  f"{unseen}", s.mask) if unseen else
                         Problem(manifest, s.row, "mask is empty (no person pixel)", s.mask, kind=UNMASKED))
-    return problems, np.count_nonzero(mask) / mask.size
+    person = np.count_nonzero(mask)
+    faint = np.count_nonzero(mask < 128) - (mask.size - person)  # values 1..127
+    return problems, MaskStats(person / mask.size, faint / person if person else 0.0)
 
 
 def _check_files(manifest: str, s: Sample, masks: bool,
-                 limits: ImageLimits) -> tuple[list[Problem], bytes, float | None]:
+                 limits: ImageLimits) -> tuple[list[Problem], bytes, MaskStats | None]:
     """The problems of one row's files, a digest of its image's bytes (b"" when unread) and
-    the share of its mask that is person (None without a mask)."""
+    its mask's `MaskStats` (None without a mask)."""
     image, data, why = _read_image(s.image, cv2.IMREAD_UNCHANGED, limits=limits)
     problems = [] if image is not None else [Problem(manifest, s.row, f"image {why}", s.image)]
-    cover = None
+    stats = None
     if masks:
-        found, cover = _check_mask(manifest, s, image, limits)
+        found, stats = _check_mask(manifest, s, image, limits)
         problems += found
-    return problems, hashlib.blake2b(data, digest_size=16).digest() if data else b"", cover
+    return problems, hashlib.blake2b(data, digest_size=16).digest() if data else b"", stats
 
 
-def check_inverted_masks(manifest: str, covers: dict[int, float]) -> list[Problem]:
-    """A warning when more than half of the training masks (`covers`: row -> share of the
-    mask that is person) mark nearly the whole image as person: masks saved inverted."""
-    inverted = sorted(row for row, cover in covers.items() if cover > INVERTED_COVER)
-    if not covers or 2 * len(inverted) <= len(covers):
-        return []
-    return [Problem(manifest, 0, f"{len(inverted)} of {len(covers)} training masks mark more than "
-                                 f"{INVERTED_COVER:.0%} of the image as person (first: row {inverted[0]}): are they "
-                                 f"inverted? masks are 0 for the background and non-zero for the person", kind=WARNING)]
+def check_mask_values(manifest: str, stats: dict[int, MaskStats]) -> list[Problem]:
+    """Warnings about the training masks' values (`stats`: row -> its `MaskStats`), each when
+    more than half of the masks show it: person pixels that are mostly faint (soft masks, of
+    which every non-zero pixel counts as person), or, in masks that are not soft, nearly the whole
+    image marked as person (masks saved inverted)."""
+    warnings = []
+    inverted = sorted(row for row, st in stats.items() if st.person > INVERTED_COVER and st.faint <= SOFT_FAINT)
+    if 2 * len(inverted) > len(stats):
+        warnings.append(Problem(manifest, 0, f"{len(inverted)} of {len(stats)} training masks mark more than "
+                                             f"{INVERTED_COVER:.0%} of the image as person (first: row {inverted[0]}): "
+                                             f"are they inverted? masks are 0 for the background and non-zero for "
+                                             f"the person", kind=WARNING))
+    soft = sorted(row for row, st in stats.items() if st.faint > SOFT_FAINT)
+    if 2 * len(soft) > len(stats):
+        warnings.append(Problem(manifest, 0, f"{len(soft)} of {len(stats)} training masks have more than "
+                                             f"{SOFT_FAINT:.0%} of their person pixels faint (1-127 of 255; first: "
+                                             f"row {soft[0]}): are they soft (probabilities, or blurred)? "
+                                             f"every non-zero pixel counts as person; save masks binary, e.g. 255 "
+                                             f"where the person's probability is at least 0.5", kind=WARNING))
+    return warnings
 
 
 def check_pids(manifest: str, samples: list[Sample]) -> list[Problem]:
@@ -407,7 +433,7 @@ def check_manifest(path: str | os.PathLike, splits: Iterable[str] | None = None,
     person mask are problems of kind `UNMASKED`, query rows without a gallery match of kind
     `UNMATCHED`; a manifest that cannot be read gives one problem of kind `UNREADABLE`. Each
     file is read once: its bytes are decoded and hashed (to find copies across splits).
-    Warnings (kind `WARNING`: training masks that look inverted) are no problems and are left
+    Warnings (kind `WARNING`: training masks that look inverted or soft) are no problems and are left
     out here; `inspect_manifest` returns them too.
     """
     problems = inspect_manifest(path, splits, check_files=check_files, masks=masks, num_threads=num_threads,
@@ -427,7 +453,7 @@ def inspect_manifest(path: str | os.PathLike, splits: Iterable[str] | None = Non
     wanted = set(splits) if splits is not None else {"train", "query", "gallery"}
     chosen = [s for s in samples if s.split in wanted]
     digests: dict[int, bytes] = {}
-    covers: dict[int, float] = {}  # training row -> share of its mask that is person
+    mask_stats: dict[int, MaskStats] = {}  # of the training rows
     if check_files and chosen:
         workers = num_threads or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers) as pool:
@@ -435,12 +461,12 @@ def inspect_manifest(path: str | os.PathLike, splits: Iterable[str] | None = Non
             if progress:
                 from tqdm import tqdm
                 results = tqdm(results, total=len(chosen), desc="checking files", unit="row")
-            for s, (found, digest, cover) in zip(chosen, results):
+            for s, (found, digest, stats) in zip(chosen, results):
                 problems.extend(found)
                 digests[s.row] = digest
-                if cover is not None and s.split == "train":
-                    covers[s.row] = cover
-    problems += check_inverted_masks(path, covers)
+                if stats is not None and s.split == "train":
+                    mask_stats[s.row] = stats
+    problems += check_mask_values(path, mask_stats)
     problems += check_pids(path, chosen) + check_repeated_images(path, chosen, digests)
     if "train" in wanted and wanted & {"query", "gallery"} and not separate_test_ids:
         problems.extend(check_shared_ids(path, chosen))

@@ -61,7 +61,7 @@ def check_manifests(cfg: Config, robustness: Path | None, train: bool = True,
 def manifest_notes(manifests: dict[str, CheckedManifest]) -> list[str]:
     """What the checks of `check_manifests` found that the run goes on with, one line each: the
     query rows left out (`eval.unmatched_queries: drop`) and the warnings (masks that look
-    inverted)."""
+    inverted or soft)."""
     notes = []
     for checked in manifests.values():
         if checked.dropped_queries:

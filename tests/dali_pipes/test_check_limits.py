@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from attention_swap_reid.dali_pipes import check as check_module
-from attention_swap_reid.dali_pipes.check import ImageLimits, check_manifest, inspect_manifest, main
+from attention_swap_reid.dali_pipes.check import (ImageLimits, MaskStats, _check_mask, check_manifest, inspect_manifest,
+                                                 main)
 from attention_swap_reid.dali_pipes.image_header import DECODER_FORMATS, HeaderError, image_header
-from attention_swap_reid.dali_pipes.manifest import WARNING
+from attention_swap_reid.dali_pipes.manifest import WARNING, read_manifest
 from tests.dali_pipes.conftest import write_csv, write_pair
 
 FORMATS = {  # file name -> how Pillow writes it
@@ -181,3 +182,36 @@ def test_masks_that_look_inverted_are_a_warning(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.count("warning: ") == 1 and "are they inverted?" in captured.err
     assert captured.out.startswith("OK ")
+
+
+def test_mask_stats_hand_computed(tmp_path):
+    image, mask = write_pair(tmp_path, "a", size=(2, 2))
+    cv2.imwrite(str(tmp_path / mask), np.array([[0, 0], [64, 200]], np.uint8))
+    path = write_csv(tmp_path / "m.csv", [[image, mask, 1, 0, 0, "train"]])
+    [sample] = read_manifest(path)
+    assert _check_mask(str(path), sample, np.zeros((2, 2, 3), np.uint8), ImageLimits())[1] == MaskStats(0.5, 0.5)
+
+
+@pytest.mark.parametrize("kind", ["probabilities", "binary resized"])
+def test_soft_masks_are_a_warning_and_resized_binary_ones_are_not(tmp_path, capsys, kind):
+    rows = []
+    for i in range(4):
+        image, mask = write_pair(tmp_path, f"{i}", seed=i)
+        person = np.zeros((64, 32), np.float32)
+        person[9:58, 7:24] = 1
+        if kind == "probabilities" and i:  # three of four: a segmenter's probabilities, never quite 0
+            person = cv2.GaussianBlur(person, (0, 0), 3) * 0.98 + 0.01
+        # made at twice the size and resized with interpolation: grey (64, 128) on the border only
+        cv2.imwrite(str(tmp_path / mask), cv2.resize(np.round(person * 255).astype(np.uint8), (16, 32),
+                                                     interpolation=cv2.INTER_AREA))
+        rows.append([image, mask, i // 2, i % 2, 0, "train"])
+    path = write_csv(tmp_path / "m.csv", rows)
+    warnings = inspect_manifest(path, ["train"])[1]
+    if kind == "binary resized":
+        assert warnings == []
+        return
+    [warning] = warnings
+    assert warning.kind == WARNING and warning.message.startswith(
+        "3 of 4 training masks have more than 40% of their person pixels faint (1-127 of 255; first: row 3): "
+        "are they soft (probabilities, or blurred)? every non-zero pixel counts as person")
+    assert main([str(path), "--splits", "train"]) == 0 and "are they soft" in capsys.readouterr().err
